@@ -1,0 +1,32 @@
+# The README's two set-up commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.explainr-installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/explainr demo
+
+test: $(STAMP)
+	$(BIN)/ruff check explainr tests benchmarks examples models
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check explainr tests benchmarks examples models
+	$(BIN)/ruff format --check explainr tests benchmarks examples models
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/record_overhead.py
+	$(BIN)/python benchmarks/attribution.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

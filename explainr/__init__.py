@@ -1,0 +1,70 @@
+"""explainr: explain trained recurrent models (LSTM, GRU, peephole LSTM, ConvLSTM).
+
+Three layers, data flowing one way:
+
+- ``record``: every gate, cell and hidden state of the recurrent modules inside a model;
+- ``attribute``: what the prediction used (IG, SHAP, LIME, occlusion, exact Shapley);
+- ``Report`` / ``explain``: one self-contained interactive HTML report.
+
+Heavy libraries (captum, shap, lime, plotly) are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from explainr._errors import ExplainrError
+from explainr.record import ModuleRecord, Recorder, Trace, record
+
+__version__ = "0.1.0"
+
+# Public names that live in modules with heavy imports: loaded on first access.
+_LAZY = {
+    "attribute": "explainr.attribute",
+    "attribute_units": "explainr.attribute",
+    "Attribution": "explainr.attribute",
+    "UnitAttribution": "explainr.attribute",
+    "sliding_windows": "explainr.attribute",
+    "Report": "explainr.report",
+    "explain": "explainr.report",
+    "Explanation": "explainr.report",
+    "metrics": "explainr.metrics",
+    "plots": "explainr.plots",
+    "nn": "explainr.nn",
+    "zoo": "explainr.zoo",
+}
+
+__all__ = [
+    "ExplainrError",
+    "ModuleRecord",
+    "Recorder",
+    "Trace",
+    "__version__",
+    "record",
+    *_LAZY,
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from explainr import metrics, nn, plots, zoo
+    from explainr.attribute import (
+        Attribution,
+        UnitAttribution,
+        attribute,
+        attribute_units,
+        sliding_windows,
+    )
+    from explainr.report import Explanation, Report, explain
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'explainr' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

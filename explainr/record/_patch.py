@@ -1,0 +1,266 @@
+"""Where recording hooks into PyTorch, installed only while a `record` block is open.
+
+- ``nn.LSTM.forward`` / ``nn.GRU.forward`` (the class attributes) are wrapped, so the call
+  that reaches the fused kernel is seen even when a subclass overrides ``forward`` and calls
+  ``super().forward``. While a recorded module runs, ``torch.nn.modules.rnn._VF`` is swapped
+  for a proxy whose ``lstm``/``gru`` run the fused kernel one layer at a time (identical
+  results) so every layer's hidden sequence is available.
+- ``nn.LSTMCell.forward`` / ``nn.GRUCell.forward`` are wrapped likewise, one step per call.
+- explainr's own modules (``explainr.nn``) ask `sink_for(self)` and report their gates.
+
+Only modules registered by an open `record` block are touched; every other call goes
+straight to PyTorch. Everything is undone when the last block closes.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules import rnn as _rnn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from explainr.record._recompute import gru_layer, lstm_layer
+from explainr.record._trace import GATE_NAMES as _GATES
+
+
+class Sink(Protocol):
+    """What a recorder gives a running module: where to put its records."""
+
+    def wants(self, what: str, layer: int) -> bool: ...
+
+    def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None: ...
+
+
+_LOCK = threading.RLock()
+_REGISTRY: dict[int, tuple[nn.Module, Sink]] = {}
+_ORIGINAL: dict[tuple[type, str], Callable] = {}
+_DEPTH = 0
+
+
+def sink_for(module: nn.Module) -> Sink | None:
+    """The sink of an open `record` block that records ``module``, or None."""
+    entry = _REGISTRY.get(id(module))
+    return entry[1] if entry is not None and entry[0] is module else None
+
+
+def register(module: nn.Module, sink: Sink) -> None:
+    with _LOCK:
+        _REGISTRY[id(module)] = (module, sink)
+
+
+def unregister(module: nn.Module) -> None:
+    with _LOCK:
+        entry = _REGISTRY.get(id(module))
+        if entry is not None and entry[0] is module:
+            del _REGISTRY[id(module)]
+
+
+def install() -> None:
+    """Wrap the torch forwards (reference counted: nested blocks share one install)."""
+    global _DEPTH
+    with _LOCK:
+        if _DEPTH == 0:
+            for cls, wrapper in _WRAPPERS.items():
+                original = cls.__dict__["forward"]
+                _ORIGINAL[(cls, "forward")] = original
+                cls.forward = wrapper(original)
+        _DEPTH += 1
+
+
+def uninstall() -> None:
+    global _DEPTH
+    with _LOCK:
+        _DEPTH -= 1
+        if _DEPTH == 0:
+            for cls in _WRAPPERS:
+                cls.forward = _ORIGINAL.pop((cls, "forward"))
+
+
+def _wrap_rnn(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def forward(self: nn.Module, input: Any, hx: Any = None) -> Any:
+        sink = sink_for(self)
+        if sink is None:
+            return original(self, input, hx)
+        call = _KernelCall(self, input, sink)
+        real_vf = _rnn._VF
+        _rnn._VF = _VFProxy(real_vf, call)
+        try:
+            return original(self, input, hx)
+        finally:
+            _rnn._VF = real_vf
+
+    return forward
+
+
+def _wrap_cell(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def forward(self: nn.Module, input: Tensor, hx: Any = None) -> Any:
+        out = original(self, input, hx)
+        sink = sink_for(self)
+        if sink is not None:
+            with torch.no_grad():
+                _record_cell(self, sink, input, hx, out)
+        return out
+
+    return forward
+
+
+_WRAPPERS: dict[type, Callable[[Callable], Callable]] = {
+    nn.LSTM: _wrap_rnn,
+    nn.GRU: _wrap_rnn,
+    nn.LSTMCell: _wrap_cell,
+    nn.GRUCell: _wrap_cell,
+}
+
+
+class _VFProxy:
+    """Stands in for ``torch._VF`` inside one recorded module's forward."""
+
+    def __init__(self, real: Any, call: _KernelCall) -> None:
+        self._real = real
+        self._call = call
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def lstm(self, *args: Any) -> Any:
+        return self._call.run(self._real, "lstm", args)
+
+    def gru(self, *args: Any) -> Any:
+        return self._call.run(self._real, "gru", args)
+
+
+class _KernelCall:
+    """One recorded call of an nn.LSTM/nn.GRU: runs the kernel layer by layer and records."""
+
+    def __init__(self, module: nn.Module, user_input: Any, sink: Sink) -> None:
+        self.module = module
+        self.sink = sink
+        self.unsorted = user_input.unsorted_indices if isinstance(user_input, PackedSequence) else None
+
+    def run(self, vf: Any, kind: str, args: tuple) -> Any:
+        packed = not isinstance(args[3], bool)
+        if packed:
+            x, batch_sizes, hx, weights, has_biases, layers, dropout, train, bidir = args
+            batch_first = False
+        else:
+            x, hx, weights, has_biases, layers, dropout, train, bidir, batch_first = args
+            batch_sizes = None
+        if weights is not self.module._flat_weights:  # not this module's kernel: leave it be
+            return getattr(vf, kind)(*args)
+        dirs = 2 if bidir else 1
+        per = len(weights) // (layers * dirs)
+        kernel = getattr(vf, kind)
+        layer_in, outputs, finals = x, [], []
+        parts: dict = {}
+        for layer in range(layers):
+            w = weights[layer * dirs * per : (layer + 1) * dirs * per]
+            rows = slice(layer * dirs, (layer + 1) * dirs)
+            h0 = (hx[0][rows], hx[1][rows]) if kind == "lstm" else hx[rows]
+            if packed:
+                res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
+            else:
+                res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
+            self._record_layer(kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts)
+            outputs.append(res[0])
+            finals.append(res[1:])
+            layer_in = res[0]
+            if dropout > 0 and train and layer < layers - 1:
+                layer_in = F.dropout(layer_in, dropout, True)
+        meta = {"num_layers": layers, "num_directions": dirs, "lengths": self._lengths(batch_sizes)}
+        self.sink.emit(self.module, kind, parts, meta)
+        states = tuple(torch.cat([f[i] for f in finals], dim=0) for i in range(len(finals[0])))
+        return (outputs[-1], *states)
+
+    def _lengths(self, batch_sizes: Tensor | None) -> Tensor | None:
+        if batch_sizes is None:
+            return None
+        steps = torch.arange(len(batch_sizes)).unsqueeze(0)
+        lengths = (steps < batch_sizes.cpu().unsqueeze(1)).sum(0)[: int(batch_sizes[0])]
+        return lengths if self.unsorted is None else lengths[self.unsorted.cpu()]
+
+    def _to_batch_first(self, t: Tensor, batch_sizes: Tensor | None, batch_first: bool) -> Tensor:
+        if batch_sizes is not None:
+            padded, _ = pad_packed_sequence(PackedSequence(t, batch_sizes), batch_first=True)
+            return padded if self.unsorted is None else padded[self.unsorted]
+        return t if batch_first else t.transpose(0, 1)
+
+    def _record_layer(self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts) -> None:
+        sink = self.sink
+        gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", layer))
+        want_cell = kind == "lstm" and sink.wants("cell", layer)
+        want_hidden = sink.wants("hidden", layer)
+        if not (gates or want_cell or want_hidden):
+            return
+        with torch.no_grad():
+            x = self._to_batch_first(x.detach(), batch_sizes, batch_first)
+            out = self._to_batch_first(out.detach(), batch_sizes, batch_first)
+            lengths = self._lengths(batch_sizes)
+            if lengths is not None and lengths.min() == lengths.max():
+                lengths = None
+            sizes = out.shape[-1] // dirs
+            for d in range(dirs):
+                wd = [t.detach() for t in w[d * per : (d + 1) * per]]
+                h = out[..., d * sizes : (d + 1) * sizes]
+                if kind == "lstm":
+                    h0_d, c0_d = self._initial(h0[0][d]), self._initial(h0[1][d])
+                    res = lstm_layer(x, h, h0_d, c0_d, wd, reverse=d == 1, lengths=lengths,
+                                     gates=gates, want_cell=want_cell)
+                else:
+                    res = gru_layer(x, h, self._initial(h0[d]), wd, reverse=d == 1,
+                                    lengths=lengths, gates=gates)
+                for g in gates:
+                    parts[(f"gate:{g}", layer, d)] = res[g]
+                if want_cell:
+                    parts[("cell", layer, d)] = res["c"]
+                if want_hidden:
+                    hd = h.clone()
+                    if lengths is not None:
+                        hd[_pad_mask(lengths, hd.shape[1]).to(hd.device)] = float("nan")
+                    parts[("hidden", layer, d)] = hd
+
+    def _initial(self, state: Tensor) -> Tensor:
+        state = state.detach()
+        return state if self.unsorted is None else state[self.unsorted.to(state.device)]
+
+
+def _pad_mask(lengths: Tensor, steps: int) -> Tensor:
+    return torch.arange(steps).unsqueeze(0) >= lengths.cpu().unsqueeze(1)
+
+
+def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) -> None:
+    kind = "lstm_cell" if isinstance(module, nn.LSTMCell) else "gru_cell"
+    unbatched = x.dim() == 1
+    x = (x.unsqueeze(0) if unbatched else x).detach()
+    size = module.hidden_size
+    if hx is None:
+        hx = x.new_zeros(x.shape[0], size)
+        hx = (hx, hx) if kind == "lstm_cell" else hx
+    h_prev = hx[0] if kind == "lstm_cell" else hx
+    h_prev = (h_prev.unsqueeze(0) if unbatched else h_prev).detach()
+    h_new = out[0] if kind == "lstm_cell" else out
+    h_new = (h_new.unsqueeze(0) if unbatched else h_new).detach().unsqueeze(1)
+    w = [module.weight_ih.detach(), module.weight_hh.detach()]
+    if module.bias:
+        w += [module.bias_ih.detach(), module.bias_hh.detach()]
+    gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", 0))
+    x1 = x.unsqueeze(1)
+    if kind == "lstm_cell":
+        res = lstm_layer(x1, h_new, h_prev, h_prev, w, reverse=False, lengths=None,
+                         gates=gates, want_cell=False)
+    else:
+        res = gru_layer(x1, h_new, h_prev, w, reverse=False, lengths=None, gates=gates)
+    parts = {(f"gate:{g}", 0, 0): res[g] for g in gates}
+    if kind == "lstm_cell" and sink.wants("cell", 0):
+        c_new = out[1].unsqueeze(0) if unbatched else out[1]
+        parts[("cell", 0, 0)] = c_new.detach().unsqueeze(1).clone()
+    if sink.wants("hidden", 0):
+        parts[("hidden", 0, 0)] = h_new.clone()
+    sink.emit(module, kind, parts, {"num_layers": 1, "num_directions": 1, "lengths": None})

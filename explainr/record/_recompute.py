@@ -1,0 +1,149 @@
+"""Gates and cell states recomputed from a fused kernel's hidden-state sequence.
+
+The fused kernel gives h_t for every step of a layer. The gates at step t depend only on
+the layer input x_t and h_{t-1}, so all of them come from two batched matrix products over
+the whole sequence instead of T small ones; the LSTM cell state then needs one fused
+multiply-add per step (c_t = f_t * c_{t-1} + i_t * g_t). Time is processed in chunks so the
+pre-activations never need more than ``_CHUNK_ELEMS`` floats at once.
+
+All tensors are batch-first: x ``(B, T, F)``, h ``(B, T, H)``; ``lengths`` (B,) marks padded
+steps (packed input), which come back NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+_CHUNK_ELEMS = 1 << 22  # pre-activation floats per time chunk (16 MB in float32)
+
+LSTM_GATES = ("input", "forget", "cell", "output")
+GRU_GATES = ("reset", "update", "new")
+
+
+def previous_hidden(h: Tensor, h0: Tensor, reverse: bool, lengths: Tensor | None) -> Tensor:
+    """h_{t-1} as seen by step t, ``(B, T, H)``: h0 at a sequence's first step.
+
+    For the reverse direction the previous step is t+1, and a sequence's first step is its
+    last valid one.
+    """
+    if not reverse:
+        return torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
+    shifted = torch.cat([h[:, 1:], h0.unsqueeze(1)], dim=1)
+    if lengths is None:
+        return shifted
+    steps = torch.arange(h.shape[1], device=h.device)
+    first = (steps.unsqueeze(0) >= (lengths.to(h.device).unsqueeze(1) - 1)).unsqueeze(-1)
+    return torch.where(first, h0.unsqueeze(1).expand_as(shifted), shifted)
+
+
+def lstm_layer(
+    x: Tensor,
+    h: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    weights: list[Tensor],
+    *,
+    reverse: bool,
+    lengths: Tensor | None,
+    gates: tuple[str, ...],
+    want_cell: bool,
+) -> dict[str, Tensor]:
+    """Gates (by name) and, if ``want_cell``, the cell state ``"c"`` of one LSTM direction.
+
+    ``weights`` is PyTorch's per-direction list: w_ih, w_hh[, b_ih, b_hh][, w_hr].
+    """
+    w_ih, w_hh = weights[0], weights[1]
+    b = weights[2] + weights[3] if len(weights) in (4, 5) else None
+    hidden = w_ih.shape[0] // 4
+    batch, steps = x.shape[0], x.shape[1]
+    h_prev = previous_hidden(h, h0, reverse, lengths)
+    need = set(gates) | ({"input", "forget", "cell"} if want_cell else set())
+    out = {g: x.new_empty(batch, steps, hidden) for g in gates}
+    c = x.new_empty(batch, steps, hidden) if want_cell else None
+    reset = _reset_mask(lengths, steps, x.device) if (want_cell and reverse) else None
+    c_prev = c0
+    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 4 * hidden))
+    starts = range(0, steps, chunk)
+    for s in reversed(starts) if reverse else starts:
+        e = min(s + chunk, steps)
+        pre = _linear(x[:, s:e], w_ih, b)
+        pre.view(-1, 4 * hidden).addmm_(h_prev[:, s:e].reshape(-1, h_prev.shape[-1]), w_hh.t())
+        act = {}
+        for k, name in enumerate(LSTM_GATES):
+            if name in need:
+                z = pre[..., k * hidden : (k + 1) * hidden]
+                act[name] = z.tanh_() if name == "cell" else z.sigmoid_()
+                if name in out:
+                    out[name][:, s:e] = act[name]
+        if c is not None:
+            ig = act["input"] * act["cell"]
+            f = act["forget"]
+            for t in reversed(range(e - s)) if reverse else range(e - s):
+                if reset is not None:
+                    c_prev = torch.where(reset[:, s + t, None], c0, c_prev)
+                c_prev = torch.addcmul(ig[:, t], f[:, t], c_prev, out=c[:, s + t])
+    if c is not None:
+        out["c"] = c
+    return _mask(out, lengths)
+
+
+def gru_layer(
+    x: Tensor,
+    h: Tensor,
+    h0: Tensor,
+    weights: list[Tensor],
+    *,
+    reverse: bool,
+    lengths: Tensor | None,
+    gates: tuple[str, ...],
+) -> dict[str, Tensor]:
+    """Gates of one GRU direction, PyTorch's equations:
+    r = σ(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+    """
+    w_ih, w_hh = weights[0], weights[1]
+    b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
+    hidden = w_ih.shape[0] // 3
+    batch, steps = x.shape[0], x.shape[1]
+    h_prev = previous_hidden(h, h0, reverse, lengths)
+    out = {g: x.new_empty(batch, steps, hidden) for g in gates}
+    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 6 * hidden))
+    for s in range(0, steps, chunk):
+        e = min(s + chunk, steps)
+        gi = _linear(x[:, s:e], w_ih, b_ih)
+        gh = _linear(h_prev[:, s:e], w_hh, b_hh)
+        gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)
+        gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
+        r = (gi_r + gh_r).sigmoid_()
+        if "reset" in out:
+            out["reset"][:, s:e] = r
+        if "update" in out:
+            out["update"][:, s:e] = (gi_z + gh_z).sigmoid_()
+        if "new" in out:
+            out["new"][:, s:e] = torch.addcmul(gi_n, r, gh_n).tanh_()
+    return _mask(out, lengths)
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    flat = x.reshape(-1, x.shape[-1])
+    y = torch.addmm(b, flat, w.t()) if b is not None else flat @ w.t()
+    return y.view(x.shape[0], x.shape[1], w.shape[0])
+
+
+def _reset_mask(lengths: Tensor | None, steps: int, device: torch.device) -> Tensor | None:
+    """(B, T) True where a reverse scan starts afresh from c0 (a sequence's last valid step)."""
+    if lengths is None:
+        return None
+    t = torch.arange(steps, device=device)
+    return t.unsqueeze(0) >= (lengths.to(device).unsqueeze(1) - 1)
+
+
+def _mask(out: dict[str, Tensor], lengths: Tensor | None) -> dict[str, Tensor]:
+    if lengths is None:
+        return out
+    steps = next(iter(out.values())).shape[1] if out else 0
+    pad = torch.arange(steps).unsqueeze(0) >= lengths.cpu().unsqueeze(1)
+    if pad.any():
+        for v in out.values():
+            v[pad.to(v.device)] = float("nan")
+    return out

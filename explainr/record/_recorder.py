@@ -1,0 +1,195 @@
+"""`record`: a context manager that records every recurrent module inside a model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+
+from explainr._errors import ExplainrError
+from explainr.record import _patch
+from explainr.record._trace import GATE_NAMES, STATE_NAMES, ModuleRecord, Trace
+
+_TORCH_KINDS: dict[type, str] = {
+    nn.LSTM: "lstm",
+    nn.GRU: "gru",
+    nn.LSTMCell: "lstm_cell",
+    nn.GRUCell: "gru_cell",
+}
+_ALL_GATES = sorted({g for names in GATE_NAMES.values() for g in names})
+
+
+def recurrent_kind(module: nn.Module) -> str | None:
+    """The kind of a recurrent module explainr can record, or None."""
+    for cls, kind in _TORCH_KINDS.items():
+        if isinstance(module, cls):
+            return kind
+    return getattr(type(module), "_explainr_kind", None)
+
+
+def find_recurrent(model: nn.Module) -> dict[str, str]:
+    """Names (as in ``model.named_modules()``) and kinds of the recordable modules."""
+    return {name: k for name, m in model.named_modules() if (k := recurrent_kind(m))}
+
+
+class Recorder:
+    """Records gates and states of a model's recurrent modules while the block is open.
+
+    Use through :func:`record`. ``rec.trace`` holds the records; it stays valid after exit.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        modules: Iterable[str] | None = None,
+        gates: Iterable[str] | None = None,
+        states: Iterable[str] = STATE_NAMES,
+        layers: Iterable[int] | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ExplainrError(f"record() needs a torch.nn.Module, got {type(model).__name__}")
+        found = find_recurrent(model)
+        if not found:
+            types = sorted({type(m).__name__ for m in model.modules()})
+            raise ExplainrError(
+                f"no recurrent module to record in {type(model).__name__} (module types found: "
+                f"{types}); explainr records nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell and "
+                "explainr.nn.PeepholeLSTM / ConvLSTM"
+            )
+        if modules is not None:
+            modules = list(modules)
+            unknown = [m for m in modules if m not in found]
+            if unknown:
+                raise ExplainrError(
+                    f"modules {unknown} are not recurrent modules of the model; "
+                    f"recordable modules: {list(found)}"
+                )
+            found = {m: found[m] for m in modules}
+        self._gates = None if gates is None else frozenset(_check_names(gates, _ALL_GATES, "gate"))
+        self._states = frozenset(_check_names(states, STATE_NAMES, "state"))
+        self._layers = None if layers is None else frozenset(int(x) for x in layers)
+        self._dtype = dtype
+        named = dict(model.named_modules())
+        self._modules = {name: named[name] for name in found}
+        self.trace = Trace(list(found), found)
+        self._open = False
+
+    def __enter__(self) -> Recorder:
+        if self._open:
+            raise ExplainrError("this record() block is already open; make a new one")
+        _patch.install()
+        try:
+            for name, module in self._modules.items():
+                _patch.register(module, _ModuleSink(self, name))
+        except BaseException:
+            self._close()
+            raise
+        self._open = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        for module in self._modules.values():
+            _patch.unregister(module)
+        _patch.uninstall()
+        self._open = False
+
+    def _wants(self, what: str, layer: int) -> bool:
+        if self._layers is not None and layer not in self._layers:
+            return False
+        if what.startswith("gate:"):
+            return self._gates is None or what[5:] in self._gates
+        return what in self._states
+
+    def _emit(self, name: str, kind: str, parts: dict, meta: dict) -> None:
+        if self._dtype is not None:
+            parts = {k: v.to(self._dtype) for k, v in parts.items()}
+        any_part = next(iter(parts.values()), None)
+        shape = any_part.shape if any_part is not None else (0, 0)
+        self.trace._append(
+            ModuleRecord(
+                name=name,
+                kind=kind,
+                num_layers=meta["num_layers"],
+                num_directions=meta["num_directions"],
+                batch_size=meta.get("batch_size", shape[0]),
+                time_steps=meta.get("time_steps", shape[1]),
+                lengths=meta.get("lengths"),
+                data=parts,
+            )
+        )
+
+
+class _ModuleSink:
+    """The sink one registered module reports to."""
+
+    def __init__(self, recorder: Recorder, name: str) -> None:
+        self._recorder = recorder
+        self._name = name
+
+    def wants(self, what: str, layer: int) -> bool:
+        return self._recorder._wants(what, layer)
+
+    def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None:
+        self._recorder._emit(self._name, kind, parts, meta)
+
+
+def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    allowed = list(allowed)
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ExplainrError(f"unknown {what} name(s) {bad}; choose from {allowed}")
+    return names
+
+
+def record(
+    model: nn.Module,
+    *,
+    modules: Iterable[str] | None = None,
+    gates: Iterable[str] | None = None,
+    states: Iterable[str] = STATE_NAMES,
+    layers: Iterable[int] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Recorder:
+    """Record every gate, cell and hidden state of the recurrent modules inside ``model``.
+
+    Run the model's own forward inside the block; its outputs and gradients are unchanged,
+    and on exit nothing of explainr is left on the model or on PyTorch.
+
+    Args:
+        model: any ``nn.Module`` containing nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell,
+            explainr.nn.PeepholeLSTM or explainr.nn.ConvLSTM modules (or subclasses).
+        modules: names (from ``model.named_modules()``) to record; default all.
+        gates: gate names to keep (LSTM input/forget/cell/output, GRU reset/update/new);
+            default all, ``()`` for none.
+        states: which states to keep, a subset of ``("cell", "hidden")``.
+        layers: layer indices to keep; default all.
+        dtype: storage dtype, e.g. ``torch.float16`` to halve memory; default as computed.
+
+    Returns:
+        A :class:`Recorder`; after the block, ``rec.trace[name]`` is a :class:`ModuleRecord`
+        with ``gate(name, layer, direction)``, ``cell(...)``, ``hidden(...)`` tensors of
+        shape ``(batch, time, hidden)``.
+
+    >>> import torch, explainr
+    >>> model = torch.nn.GRU(8, 16, num_layers=2, batch_first=True)
+    >>> with explainr.record(model, gates=("update",)) as rec:
+    ...     out, h = model(torch.randn(4, 30, 8))
+    >>> rec.trace[""].gate("update", layer=1).shape
+    torch.Size([4, 30, 16])
+    """
+    return Recorder(model, modules=modules, gates=gates, states=states, layers=layers, dtype=dtype)
