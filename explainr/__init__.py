@@ -36,13 +36,24 @@ _LAZY = {
 }
 
 __all__ = [
+    "Attribution",
     "ExplainrError",
+    "Explanation",
     "ModuleRecord",
     "Recorder",
+    "Report",
     "Trace",
+    "UnitAttribution",
     "__version__",
+    "attribute",
+    "attribute_units",
+    "explain",
+    "metrics",
+    "nn",
+    "plots",
     "record",
-    *_LAZY,
+    "sliding_windows",
+    "zoo",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
