@@ -59,11 +59,14 @@ def lstm_layer(
     batch, steps = x.shape[0], x.shape[1]
     h_prev = previous_hidden(h, h0, reverse, lengths)
     need = set(gates) | ({"input", "forget", "cell"} if want_cell else set())
-    out = {g: x.new_empty(batch, steps, hidden) for g in gates}
+    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 4 * hidden))
+    # Keeping every gate of a sequence that fits one chunk: the activated pre-activation
+    # buffer is the storage, and the gates are views of it (no copies).
+    as_views = len(gates) == len(LSTM_GATES) and steps <= chunk
+    out = {} if as_views else {g: x.new_empty(batch, steps, hidden) for g in gates}
     c = x.new_empty(batch, steps, hidden) if want_cell else None
     reset = _reset_mask(lengths, steps, x.device) if (want_cell and reverse) else None
     c_prev = c0
-    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 4 * hidden))
     starts = range(0, steps, chunk)
     for s in reversed(starts) if reverse else starts:
         e = min(s + chunk, steps)
@@ -73,8 +76,10 @@ def lstm_layer(
         for k, name in enumerate(LSTM_GATES):
             if name in need:
                 z = pre[..., k * hidden : (k + 1) * hidden]
-                act[name] = z.tanh_() if name == "cell" else z.sigmoid_()
-                if name in out:
+                act[name] = _tanh_(z) if name == "cell" else z.sigmoid_()
+                if as_views:
+                    out[name] = act[name]
+                elif name in out:
                     out[name][:, s:e] = act[name]
         if c is not None:
             ig = act["input"] * act["cell"]
@@ -120,8 +125,14 @@ def gru_layer(
         if "update" in out:
             out["update"][:, s:e] = (gi_z + gh_z).sigmoid_()
         if "new" in out:
-            out["new"][:, s:e] = torch.addcmul(gi_n, r, gh_n).tanh_()
+            out["new"][:, s:e] = _tanh_(torch.addcmul(gi_n, r, gh_n))
     return _mask(out, lengths)
+
+
+def _tanh_(z: Tensor) -> Tensor:
+    """In-place tanh as 2σ(2z) - 1: the same values to float32 rounding (absolute error
+    ~1e-7), and several times faster than ``tanh_`` on CPU builds whose tanh is not vectorised."""
+    return z.mul_(2).sigmoid_().mul_(2).sub_(1)
 
 
 def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
