@@ -1,0 +1,212 @@
+"""The ``explainr`` command line: argument parsing and file I/O, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from explainr._errors import ExplainrError
+
+DEFAULT_METHODS = "integrated_gradients,kernel_shap,lime"
+DEMO_MODEL = "macro_lstm"
+
+EXAMPLES = {
+    "demo": "example:\n  explainr demo --out reports/demo.html",
+    "explain": (
+        "examples:\n"
+        "  explainr explain --model sunspots_gru --data models/data/sunspots.csv \\\n"
+        "      --time-column year --window 30 --out reports/sunspots.html\n"
+        "  explainr explain --model mypkg.models:build --weights model.safetensors \\\n"
+        "      --data series.parquet --window 48 --last 4 --target 0 --out report.html"
+    ),
+    "record": (
+        "example:\n  explainr record --model macro_lstm --data models/data/macrodata.csv \\\n"
+        "      --time-column date --window 20 --out trace.npz"
+    ),
+    "models": "example:\n  explainr models",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SystemExit(_fail(f"{message} (see '{self.prog} --help')"))
+
+
+def _fail(message: str) -> int:
+    print(f"explainr: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _add_model_data(p: argparse.ArgumentParser, needs_out: str) -> None:
+    p.add_argument("--model", required=True, metavar="SPEC",
+                   help="zoo name (see 'explainr models'), package.module:factory, or a pickled module file")
+    p.add_argument("--weights", metavar="FILE", help="state dict for a factory model (.safetensors or torch file)")
+    p.add_argument("--unsafe-pickle", action="store_true",
+                   help="allow loading a whole pickled module (runs code from the file)")
+    p.add_argument("--data", required=True, metavar="FILE", help="CSV or Parquet file, one row per time step")
+    p.add_argument("--window", required=True, type=int, metavar="N", help="window length in time steps")
+    p.add_argument("--features", metavar="A,B,...", help="columns to use as features (default: the zoo card's, or all numeric)")
+    p.add_argument("--time-column", metavar="COL", help="column holding the time labels")
+    p.add_argument("--last", type=int, default=1, metavar="K", help="explain the last K windows (default 1)")
+    p.add_argument("--out", required=needs_out == "required", default=None, metavar="PATH", help="output file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="explainr", description="Explain trained recurrent models (LSTM, GRU, peephole LSTM, ConvLSTM).")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("demo", help="explain a shipped model on shipped real data and write the report",
+                       epilog=EXAMPLES["demo"], formatter_class=fmt)
+    p.add_argument("--out", default="reports/demo.html", metavar="PATH", help="report path (default reports/demo.html)")
+    p.add_argument("--model", default=DEMO_MODEL, metavar="NAME", help=f"zoo model (default {DEMO_MODEL})")
+
+    p = sub.add_parser("explain", help="explain a model on windows of a data file; writes an HTML report",
+                       epilog=EXAMPLES["explain"], formatter_class=fmt)
+    _add_model_data(p, "required")
+    p.add_argument("--target", type=int, metavar="K", help="output index to explain (needed for several outputs)")
+    p.add_argument("--methods", default=DEFAULT_METHODS, metavar="M,M,...",
+                   help=f"attribution methods (default {DEFAULT_METHODS}); also gradient_shap, exact_shapley, occlusion")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling methods (default 0)")
+
+    p = sub.add_parser("record", help="write every gate and state of a model run to an .npz file",
+                       epilog=EXAMPLES["record"], formatter_class=fmt)
+    _add_model_data(p, "required")
+
+    sub.add_parser("models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``explainr`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="explainr: %(message)s")
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except ExplainrError as e:
+        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+def _models(args: argparse.Namespace) -> int:
+    from explainr import zoo
+
+    for name in zoo.names():
+        card = zoo.card(name)
+        arch = card.get("architecture", {}).get("class", "?")
+        print(f"{name:<20} {card.get('task', ''):<9} {arch:<20} {card.get('description', '')}")
+    return 0
+
+
+def _inputs(args: argparse.Namespace):
+    """(model, x, raw windows, feature names) for explain/record."""
+    from explainr import zoo
+    from explainr._load import load_model, read_table
+    from explainr.attribute import sliding_windows
+
+    if args.window < 1:
+        raise ExplainrError(f"--window must be a positive number of steps, got {args.window}")
+    if args.last < 1:
+        raise ExplainrError(f"--last must be at least 1, got {args.last}")
+    features = args.features.split(",") if args.features else None
+    entry = zoo.load(args.model) if args.model in zoo.names() else None
+    if entry is not None and features is None:
+        features = list(entry.feature_names)
+    model = entry.model if entry is not None else load_model(args.model, args.weights, args.unsafe_pickle)
+    df = read_table(args.data, args.time_column, features)
+    if args.window > len(df):
+        raise ExplainrError(f"--window {args.window} is longer than the data ({len(df)} rows in {args.data})")
+    windows = sliding_windows(df, args.window, last=args.last)
+    x = windows.x
+    if entry is not None:
+        import torch
+
+        x = torch.as_tensor(entry.scale(x.numpy()), dtype=torch.float32)
+    return model, x, windows, list(df.columns), entry
+
+
+def _explain(args: argparse.Namespace) -> int:
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    model, x, windows, features, _ = _inputs(args)
+    labels = [str(t) for t in windows.time_labels[-1]]
+    return _run_explain(model, x, features, labels, methods, args.target, args.seed, Path(args.out),
+                        title=f"{Path(args.data).name}: {args.model}")
+
+
+def _run_explain(model, x, features, labels, methods, target, seed, out, title) -> int:
+    import explainr
+
+    start = time.perf_counter()
+    ex = explainr.explain(
+        model, x, methods=methods, target=target, feature_names=features,
+        time_labels=labels, progress=sys.stderr.isatty(), seed=seed, title=title,
+    )
+    path = ex.save_html(out)
+    print(f"report: {path}")
+    print(_summary(ex, features, labels))
+    print(f"took {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _summary(ex, features: list[str], time_labels: list[str]) -> str:
+    lines = []
+    for method, a in ex.attributions.items():
+        by_feature = abs(a.by_feature()[-1])
+        by_time = abs(a.by_time()[-1])
+        top_f = [features[i] for i in by_feature.argsort()[::-1][:3]]
+        top_t = [str(time_labels[i]) for i in by_time.argsort()[::-1][:3]]
+        err = float(a.completeness_error[-1])
+        lines.append(f"{method:<22} top features: {', '.join(top_f):<40} top steps: {', '.join(top_t):<30} completeness error: {err:.2%}")
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from explainr import zoo
+
+    entry = zoo.load(args.model)
+    x, raw = entry.windows(last=1)
+    labels = [str(t) for t in raw[-1].index]
+    print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
+    return _run_explain(entry.model, x, list(entry.feature_names), labels, tuple(DEFAULT_METHODS.split(",")),
+                        None, 0, Path(args.out), title=f"explainr demo: {entry.name}")
+
+
+def _record(args: argparse.Namespace) -> int:
+    import torch
+
+    import explainr
+
+    model, x, _, _, _ = _inputs(args)
+    out = Path(args.out)
+    with torch.no_grad(), explainr.record(model) as rec:
+        try:
+            model(x)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise ExplainrError(f"the model failed on input of shape {tuple(x.shape)}: {str(e).splitlines()[0]}") from e
+    path = rec.trace.save(out)
+    print(f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})")
+    return 0
+
+
+def _version() -> str:
+    from explainr import __version__
+
+    return f"explainr {__version__}"
+
+
+_COMMANDS = {"demo": _demo, "explain": _explain, "record": _record, "models": _models}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
