@@ -1,0 +1,267 @@
+"""zoo: small trained recurrent models on real data that ships in the repository.
+
+Each model lives in ``models/<name>/``: ``card.json`` (what it is, its data, scaling and
+test metrics), ``model.safetensors`` (weights, loaded without pickle) and ``train.py``
+(retrains it deterministically). The data are CSV files in ``models/data/``.
+
+>>> import explainr
+>>> zoo = explainr.zoo.load("sunspots_gru")
+>>> x, raw = zoo.windows(last=2)
+>>> x.shape, zoo.model(x).shape
+(torch.Size([2, 30, 1]), torch.Size([2]))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from safetensors.torch import load_file
+from torch import nn
+
+from explainr import _zoo_models
+from explainr._errors import ExplainrError
+
+__all__ = ["ZooModel", "card", "load", "models_dir", "names"]
+
+SPLITS = ("train", "validation", "test", "all")
+
+
+def models_dir() -> Path:
+    """The folder holding the zoo: ``$EXPLAINR_MODELS`` if set, else the repo's ``models/``.
+
+    >>> models_dir().name
+    'models'
+    """
+    env = os.environ.get("EXPLAINR_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+
+
+def names() -> list[str]:
+    """Names of the zoo's models (folders of `models_dir` holding a ``card.json``), sorted.
+
+    >>> "sunspots_gru" in names()
+    True
+    """
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob("*/card.json"))
+
+
+def card(name: str) -> dict[str, Any]:
+    """The card of model ``name``: the parsed ``models/<name>/card.json``.
+
+    Args:
+        name: one of `names`.
+
+    >>> card("planted_lstm")["box"]["features"]
+    [2, 3]
+    """
+    path = models_dir() / name / "card.json"
+    if not path.is_file():
+        raise ExplainrError(
+            f"no zoo model named {name!r} in {models_dir()}; models: {names()}. "
+            "Set EXPLAINR_MODELS to the folder holding the zoo if it lives elsewhere"
+        )
+    return json.loads(path.read_text())
+
+
+def load(name: str) -> ZooModel:
+    """Load zoo model ``name``: its module in eval mode with the shipped weights, and its card.
+
+    Args:
+        name: one of `names`, e.g. ``"macro_lstm"``.
+
+    >>> load("elnino_classifier").task
+    'classify'
+    """
+    meta = card(name)
+    arch = meta["architecture"]
+    cls = getattr(_zoo_models, arch["class"], None)
+    if arch["class"] not in _zoo_models.__all__ or cls is None:
+        raise ExplainrError(
+            f"card of {name!r} names class {arch['class']!r}, which is not one of "
+            f"explainr._zoo_models {_zoo_models.__all__}"
+        )
+    model: nn.Module = cls(**arch["kwargs"])
+    model.load_state_dict(load_file(models_dir() / name / "model.safetensors"))
+    model.eval()
+    data = meta["data"]
+    return ZooModel(
+        name=name,
+        card=meta,
+        model=model,
+        feature_names=list(data["features"]),
+        window=int(meta["window"]),
+        task=meta["task"],
+        target_name=data["target"],
+    )
+
+
+@dataclass
+class ZooModel:
+    """A zoo model with its card and its data.
+
+    ``model`` takes scaled windows ``(batch, window, feature)`` and returns ``(batch,)``
+    forecasts in the target's original units (task ``"forecast"``) or ``(batch, n_classes)``
+    logits (task ``"classify"``).
+
+    >>> zoo = load("macro_lstm")
+    >>> zoo.feature_names[:2], zoo.window
+    (['gdp_growth', 'cons_growth'], 16)
+    """
+
+    name: str
+    card: dict[str, Any] = field(repr=False)
+    model: nn.Module = field(repr=False)
+    feature_names: list[str]
+    window: int
+    task: str
+    target_name: str
+
+    def data(self) -> pd.DataFrame:
+        """The shipped data in original units, indexed by time (dates or ints).
+
+        >>> load("sunspots_gru").data().index[:2].tolist()
+        [1700, 1701]
+        """
+        spec = self.card["data"]
+        return read_data(models_dir() / spec["file"], spec["time_column"])
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """Original units to the model's: ``(values - mean) / std`` per feature.
+
+        Args:
+            values: ``(..., feature)`` in original units.
+
+        >>> zoo = load("sunspots_gru")
+        >>> float(zoo.unscale(zoo.scale(np.array([50.0])))[0])
+        50.0
+        """
+        mean, std = self._scaling(values)
+        return (np.asarray(values, dtype=float) - mean) / std
+
+    def unscale(self, values: np.ndarray) -> np.ndarray:
+        """The model's units to original ones: ``values * std + mean`` per feature.
+
+        Args:
+            values: ``(..., feature)`` scaled.
+        """
+        mean, std = self._scaling(values)
+        return np.asarray(values, dtype=float) * std + mean
+
+    def windows(self, last: int = 1) -> tuple[torch.Tensor, list[pd.DataFrame]]:
+        """The last ``last`` windows of `data`, the final one ending at its last row.
+
+        Args:
+            last: how many windows, ``1 <= last <= rows - window + 1``.
+
+        Returns:
+            ``(x, raw)``: ``x`` float32 ``(last, window, feature)`` scaled, ready for
+            ``model``; ``raw`` the same windows as DataFrames in original units, indexed by time.
+
+        >>> x, raw = load("co2_peephole").windows(last=3)
+        >>> x.shape, raw[-1].index[-1].year
+        (torch.Size([3, 24, 1]), 2001)
+        """
+        frame = self.data()[self.feature_names]
+        available = len(frame) - self.window + 1
+        if not 1 <= last <= available:
+            raise ExplainrError(
+                f"{self.name} has {len(frame)} rows, so 1 to {available} windows of "
+                f"{self.window} steps; got last={last}"
+            )
+        ends = range(len(frame) - last, len(frame))
+        raw = [frame.iloc[end - self.window + 1 : end + 1] for end in ends]
+        x = np.stack([self.scale(w.to_numpy(dtype=float)) for w in raw])
+        return torch.as_tensor(x, dtype=torch.float32), raw
+
+    def samples(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's train, validation or test samples, as split when it was trained.
+
+        Args:
+            split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+
+        Returns:
+            ``(x, y)``: ``x`` float32 ``(n, window, feature)`` scaled; ``y`` ``(n,)`` float64
+            targets in original units (forecast) or int64 class ids (classify).
+
+        >>> x, y = load("sunspots_gru").samples("test")
+        >>> x.shape[0] == y.shape[0] == load("sunspots_gru").card["split"]["test"]
+        True
+        """
+        if split not in SPLITS:
+            raise ExplainrError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+        x, y, _ = cut_samples(self.data(), self.card)
+        counts = self.card["split"]
+        bounds = {
+            "train": (0, counts["train"]),
+            "validation": (counts["train"], counts["train"] + counts["validation"]),
+            "test": (len(y) - counts["test"], len(y)),
+            "all": (0, len(y)),
+        }
+        start, stop = bounds[split]
+        xs = self.scale(x[start:stop])
+        return torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(y[start:stop])
+
+    def _scaling(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if np.shape(values)[-1:] != (len(self.feature_names),):
+            raise ExplainrError(
+                f"{self.name} has {len(self.feature_names)} features {self.feature_names}; "
+                f"got values of shape {np.shape(values)} (the last axis must be the features)"
+            )
+        scaling = self.card["scaling"]
+        return np.asarray(scaling["mean"], dtype=float), np.asarray(scaling["std"], dtype=float)
+
+
+def read_data(path: Path, time_column: str) -> pd.DataFrame:
+    """A zoo CSV indexed by its time column, parsed as dates unless it holds integers.
+
+    Used by `ZooModel.data` and by ``models/*/train.py``.
+    """
+    if not path.is_file():
+        raise ExplainrError(f"zoo data file {str(path)!r} is missing; run models/data/export.py")
+    frame = pd.read_csv(path, index_col=time_column)
+    if not pd.api.types.is_integer_dtype(frame.index):
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index), name=time_column)
+    return frame
+
+
+def cut_samples(
+    frame: pd.DataFrame, meta: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (window, target) pair of ``frame``, in time order and original units.
+
+    Used by `ZooModel.samples` and by ``models/*/train.py``.
+
+    The window ending at row ``end`` has target ``target[end + horizon]`` (``horizon`` from
+    the card, default 1: the next step). Pairs whose target is missing are left out. For
+    ``task == "classify"`` the target is the class id ``int(value > data.threshold)``.
+
+    Args:
+        frame: the model's data, ``(rows, columns)``.
+        meta: the model's card (``window``, ``horizon``, ``task``, ``data``).
+
+    Returns:
+        ``(x, y, ends)``: ``x`` ``(n, window, feature)``, ``y`` ``(n,)`` and the row of each
+        window's last step ``(n,)``.
+    """
+    window, horizon = int(meta["window"]), int(meta.get("horizon", 1))
+    spec = meta["data"]
+    values = frame[spec["features"]].to_numpy(dtype=float)
+    target = frame[spec["target"]].to_numpy(dtype=float)
+    ends = np.arange(window - 1, len(frame) - horizon)
+    ends = ends[np.isfinite(target[ends + horizon])]
+    x = sliding_window_view(values, window, axis=0).transpose(0, 2, 1)[ends - window + 1]
+    y = target[ends + horizon]
+    if meta["task"] == "classify":
+        y = (y > spec["threshold"]).astype(np.int64)
+    return x, y, ends
