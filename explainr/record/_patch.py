@@ -38,27 +38,49 @@ class Sink(Protocol):
 
 
 _LOCK = threading.RLock()
-_REGISTRY: dict[int, tuple[nn.Module, Sink]] = {}
+_REGISTRY: dict[int, tuple[nn.Module, list[Sink]]] = {}  # one sink per open block
 _ORIGINAL: dict[tuple[type, str], Callable] = {}
 _DEPTH = 0
 
 
 def sink_for(module: nn.Module) -> Sink | None:
-    """The sink of an open `record` block that records ``module``, or None."""
+    """The sink of the open `record` block(s) that record ``module``, or None."""
     entry = _REGISTRY.get(id(module))
-    return entry[1] if entry is not None and entry[0] is module else None
+    if entry is None or entry[0] is not module:
+        return None
+    sinks = entry[1]
+    return sinks[0] if len(sinks) == 1 else _Fanout(list(sinks))
 
 
 def register(module: nn.Module, sink: Sink) -> None:
     with _LOCK:
-        _REGISTRY[id(module)] = (module, sink)
+        entry = _REGISTRY.get(id(module))
+        if entry is None or entry[0] is not module:
+            entry = _REGISTRY[id(module)] = (module, [])
+        entry[1].append(sink)
 
 
-def unregister(module: nn.Module) -> None:
+def unregister(module: nn.Module, sink: Sink) -> None:
     with _LOCK:
         entry = _REGISTRY.get(id(module))
-        if entry is not None and entry[0] is module:
-            del _REGISTRY[id(module)]
+        if entry is not None and entry[0] is module and sink in entry[1]:
+            entry[1].remove(sink)
+            if not entry[1]:
+                del _REGISTRY[id(module)]
+
+
+class _Fanout:
+    """Nested blocks recording the same module: each gets the parts it asked for."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        self._sinks = sinks
+
+    def wants(self, what: str, layer: int) -> bool:
+        return any(s.wants(what, layer) for s in self._sinks)
+
+    def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None:
+        for s in self._sinks:
+            s.emit(module, kind, {k: v for k, v in parts.items() if s.wants(k[0], k[1])}, meta)
 
 
 def install() -> None:
@@ -175,6 +197,12 @@ class _KernelCall:
             if dropout > 0 and train and layer < layers - 1:
                 layer_in = F.dropout(layer_in, dropout, True)
         meta = {"num_layers": layers, "num_directions": dirs, "lengths": self._lengths(batch_sizes)}
+        # Sizes from the input, not from the parts: these may be empty (nothing kept).
+        if packed:
+            meta.update(batch_size=int(batch_sizes[0]), time_steps=len(batch_sizes))
+        else:
+            b, t = (0, 1) if batch_first else (1, 0)
+            meta.update(batch_size=x.shape[b], time_steps=x.shape[t])
         self.sink.emit(self.module, kind, parts, meta)
         states = tuple(torch.cat([f[i] for f in finals], dim=0) for i in range(len(finals[0])))
         return (outputs[-1], *states)
@@ -182,8 +210,9 @@ class _KernelCall:
     def _lengths(self, batch_sizes: Tensor | None) -> Tensor | None:
         if batch_sizes is None:
             return None
-        steps = torch.arange(len(batch_sizes)).unsqueeze(0)
-        lengths = (steps < batch_sizes.cpu().unsqueeze(1)).sum(0)[: int(batch_sizes[0])]
+        # Sequence j (sorted order) is present at step t while j < batch_sizes[t].
+        seqs = torch.arange(int(batch_sizes[0])).unsqueeze(0)
+        lengths = (seqs < batch_sizes.cpu().unsqueeze(1)).sum(0)
         return lengths if self.unsorted is None else lengths[self.unsorted.cpu()]
 
     def _to_batch_first(self, t: Tensor, batch_sizes: Tensor | None, batch_first: bool) -> Tensor:
@@ -238,11 +267,11 @@ def _pad_mask(lengths: Tensor, steps: int) -> Tensor:
 def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) -> None:
     kind = "lstm_cell" if isinstance(module, nn.LSTMCell) else "gru_cell"
     unbatched = x.dim() == 1
-    x = (x.unsqueeze(0) if unbatched else x).detach()
     size = module.hidden_size
-    if hx is None:
-        hx = x.new_zeros(x.shape[0], size)
+    if hx is None:  # zeros shaped like the user's input: (size,) when unbatched
+        hx = x.new_zeros(*x.shape[:-1], size)
         hx = (hx, hx) if kind == "lstm_cell" else hx
+    x = (x.unsqueeze(0) if unbatched else x).detach()
     h_prev = hx[0] if kind == "lstm_cell" else hx
     h_prev = (h_prev.unsqueeze(0) if unbatched else h_prev).detach()
     h_new = out[0] if kind == "lstm_cell" else out
@@ -263,4 +292,6 @@ def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) ->
         parts[("cell", 0, 0)] = c_new.detach().unsqueeze(1).clone()
     if sink.wants("hidden", 0):
         parts[("hidden", 0, 0)] = h_new.clone()
-    sink.emit(module, kind, parts, {"num_layers": 1, "num_directions": 1, "lengths": None})
+    meta = {"num_layers": 1, "num_directions": 1, "lengths": None,
+            "batch_size": x.shape[0], "time_steps": 1}
+    sink.emit(module, kind, parts, meta)

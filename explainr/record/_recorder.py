@@ -76,6 +76,7 @@ class Recorder:
         named = dict(model.named_modules())
         self._modules = {name: named[name] for name in found}
         self.trace = Trace(list(found), found)
+        self._sinks = {name: _ModuleSink(self, name) for name in found}
         self._open = False
 
     def __enter__(self) -> Recorder:
@@ -84,7 +85,7 @@ class Recorder:
         _patch.install()
         try:
             for name, module in self._modules.items():
-                _patch.register(module, _ModuleSink(self, name))
+                _patch.register(module, self._sinks[name])
         except BaseException:
             self._close()
             raise
@@ -100,8 +101,8 @@ class Recorder:
         self._close()
 
     def _close(self) -> None:
-        for module in self._modules.values():
-            _patch.unregister(module)
+        for name, module in self._modules.items():
+            _patch.unregister(module, self._sinks[name])
         _patch.uninstall()
         self._open = False
 

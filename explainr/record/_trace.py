@@ -183,6 +183,9 @@ class Trace(Mapping[str, ModuleRecord]):
     def __iter__(self) -> Iterator[str]:
         return (n for n in self._names if self._calls[n])
 
+    def __contains__(self, name: object) -> bool:  # Mapping's default calls __getitem__
+        return isinstance(name, str) and bool(self._calls.get(name))
+
     def __len__(self) -> int:
         return sum(1 for _ in self)
 

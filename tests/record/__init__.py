@@ -1,0 +1,1 @@
+"""Tests of explainr.record (a package, so these module names cannot clash with other test folders)."""
