@@ -2,9 +2,10 @@
 
 - ``nn.LSTM.forward`` / ``nn.GRU.forward`` (the class attributes) are wrapped, so the call
   that reaches the fused kernel is seen even when a subclass overrides ``forward`` and calls
-  ``super().forward``. While a recorded module runs, ``torch.nn.modules.rnn._VF`` is swapped
-  for a proxy whose ``lstm``/``gru`` run the fused kernel one layer at a time (identical
-  results) so every layer's hidden sequence is available.
+  ``super().forward``. While any block is open, ``torch.nn.modules.rnn._VF`` is a proxy:
+  inside a recorded module's forward (tracked per thread) its ``lstm``/``gru`` run the fused
+  kernel one layer at a time (identical results) so every layer's hidden sequence is
+  available; every other call goes to the real ``_VF`` untouched.
 - ``nn.LSTMCell.forward`` / ``nn.GRUCell.forward`` are wrapped likewise, one step per call.
 - explainr's own modules (``explainr.nn``) ask `sink_for(self)` and report their gates.
 
@@ -41,6 +42,7 @@ _LOCK = threading.RLock()
 _REGISTRY: dict[int, tuple[nn.Module, list[Sink]]] = {}  # one sink per open block
 _ORIGINAL: dict[tuple[type, str], Callable] = {}
 _DEPTH = 0
+_CURRENT = threading.local()  # .calls: the recorded nn.LSTM/nn.GRU calls running on this thread
 
 
 def sink_for(module: nn.Module) -> Sink | None:
@@ -92,6 +94,8 @@ def install() -> None:
                 original = cls.__dict__["forward"]
                 _ORIGINAL[(cls, "forward")] = original
                 cls.forward = wrapper(original)
+            _ORIGINAL[(_rnn, "_VF")] = _rnn._VF
+            _rnn._VF = _VFProxy(_rnn._VF)
         _DEPTH += 1
 
 
@@ -102,6 +106,7 @@ def uninstall() -> None:
         if _DEPTH == 0:
             for cls in _WRAPPERS:
                 cls.forward = _ORIGINAL.pop((cls, "forward"))
+            _rnn._VF = _ORIGINAL.pop((_rnn, "_VF"))
 
 
 def _wrap_rnn(original: Callable) -> Callable:
@@ -110,13 +115,12 @@ def _wrap_rnn(original: Callable) -> Callable:
         sink = sink_for(self)
         if sink is None:
             return original(self, input, hx)
-        call = _KernelCall(self, input, sink)
-        real_vf = _rnn._VF
-        _rnn._VF = _VFProxy(real_vf, call)
+        calls = _CURRENT.__dict__.setdefault("calls", [])
+        calls.append(_KernelCall(self, input, sink))
         try:
             return original(self, input, hx)
         finally:
-            _rnn._VF = real_vf
+            calls.pop()
 
     return forward
 
@@ -143,20 +147,26 @@ _WRAPPERS: dict[type, Callable[[Callable], Callable]] = {
 
 
 class _VFProxy:
-    """Stands in for ``torch._VF`` inside one recorded module's forward."""
+    """Stands in for ``torch._VF`` while a block is open; records only this thread's
+    current recorded module, passes everything else through."""
 
-    def __init__(self, real: Any, call: _KernelCall) -> None:
+    def __init__(self, real: Any) -> None:
         self._real = real
-        self._call = call
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def lstm(self, *args: Any) -> Any:
-        return self._call.run(self._real, "lstm", args)
+        return self._dispatch("lstm", args)
 
     def gru(self, *args: Any) -> Any:
-        return self._call.run(self._real, "gru", args)
+        return self._dispatch("gru", args)
+
+    def _dispatch(self, kind: str, args: tuple) -> Any:
+        calls = getattr(_CURRENT, "calls", None)
+        if calls:
+            return calls[-1].run(self._real, kind, args)
+        return getattr(self._real, kind)(*args)
 
 
 class _KernelCall:
@@ -165,7 +175,9 @@ class _KernelCall:
     def __init__(self, module: nn.Module, user_input: Any, sink: Sink) -> None:
         self.module = module
         self.sink = sink
-        self.unsorted = user_input.unsorted_indices if isinstance(user_input, PackedSequence) else None
+        self.unsorted = (
+            user_input.unsorted_indices if isinstance(user_input, PackedSequence) else None
+        )
 
     def run(self, vf: Any, kind: str, args: tuple) -> Any:
         packed = not isinstance(args[3], bool)
@@ -190,7 +202,9 @@ class _KernelCall:
                 res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
-            self._record_layer(kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts)
+            self._record_layer(
+                kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts
+            )
             outputs.append(res[0])
             finals.append(res[1:])
             layer_in = res[0]
@@ -221,7 +235,9 @@ class _KernelCall:
             return padded if self.unsorted is None else padded[self.unsorted]
         return t if batch_first else t.transpose(0, 1)
 
-    def _record_layer(self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts) -> None:
+    def _record_layer(
+        self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts
+    ) -> None:
         sink = self.sink
         gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", layer))
         want_cell = kind == "lstm" and sink.wants("cell", layer)
@@ -240,11 +256,21 @@ class _KernelCall:
                 h = out[..., d * sizes : (d + 1) * sizes]
                 if kind == "lstm":
                     h0_d, c0_d = self._initial(h0[0][d]), self._initial(h0[1][d])
-                    res = lstm_layer(x, h, h0_d, c0_d, wd, reverse=d == 1, lengths=lengths,
-                                     gates=gates, want_cell=want_cell)
+                    res = lstm_layer(
+                        x,
+                        h,
+                        h0_d,
+                        c0_d,
+                        wd,
+                        reverse=d == 1,
+                        lengths=lengths,
+                        gates=gates,
+                        want_cell=want_cell,
+                    )
                 else:
-                    res = gru_layer(x, h, self._initial(h0[d]), wd, reverse=d == 1,
-                                    lengths=lengths, gates=gates)
+                    res = gru_layer(
+                        x, h, self._initial(h0[d]), wd, reverse=d == 1, lengths=lengths, gates=gates
+                    )
                 for g in gates:
                     parts[(f"gate:{g}", layer, d)] = res[g]
                 if want_cell:
@@ -282,8 +308,9 @@ def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) ->
     gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", 0))
     x1 = x.unsqueeze(1)
     if kind == "lstm_cell":
-        res = lstm_layer(x1, h_new, h_prev, h_prev, w, reverse=False, lengths=None,
-                         gates=gates, want_cell=False)
+        res = lstm_layer(
+            x1, h_new, h_prev, h_prev, w, reverse=False, lengths=None, gates=gates, want_cell=False
+        )
     else:
         res = gru_layer(x1, h_new, h_prev, w, reverse=False, lengths=None, gates=gates)
     parts = {(f"gate:{g}", 0, 0): res[g] for g in gates}
@@ -292,6 +319,11 @@ def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) ->
         parts[("cell", 0, 0)] = c_new.detach().unsqueeze(1).clone()
     if sink.wants("hidden", 0):
         parts[("hidden", 0, 0)] = h_new.clone()
-    meta = {"num_layers": 1, "num_directions": 1, "lengths": None,
-            "batch_size": x.shape[0], "time_steps": 1}
+    meta = {
+        "num_layers": 1,
+        "num_directions": 1,
+        "lengths": None,
+        "batch_size": x.shape[0],
+        "time_steps": 1,
+    }
     sink.emit(module, kind, parts, meta)

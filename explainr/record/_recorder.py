@@ -47,7 +47,7 @@ class Recorder:
         modules: Iterable[str] | None = None,
         gates: Iterable[str] | None = None,
         states: Iterable[str] = STATE_NAMES,
-        layers: Iterable[int] | None = None,
+        layers: Iterable[int] | int | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -61,7 +61,7 @@ class Recorder:
                 "explainr.nn.PeepholeLSTM / ConvLSTM"
             )
         if modules is not None:
-            modules = list(modules)
+            modules = [modules] if isinstance(modules, str) else list(modules)
             unknown = [m for m in modules if m not in found]
             if unknown:
                 raise ExplainrError(
@@ -71,13 +71,18 @@ class Recorder:
             found = {m: found[m] for m in modules}
         self._gates = None if gates is None else frozenset(_check_names(gates, _ALL_GATES, "gate"))
         self._states = frozenset(_check_names(states, STATE_NAMES, "state"))
-        self._layers = None if layers is None else frozenset(int(x) for x in layers)
+        self._layers = None if layers is None else _check_layers(layers, self._count_layers(model, found))
         self._dtype = dtype
         named = dict(model.named_modules())
         self._modules = {name: named[name] for name in found}
         self.trace = Trace(list(found), found)
         self._sinks = {name: _ModuleSink(self, name) for name in found}
         self._open = False
+
+    @staticmethod
+    def _count_layers(model: nn.Module, found: dict[str, str]) -> int:
+        named = dict(model.named_modules())
+        return max(getattr(named[name], "num_layers", 1) for name in found)
 
     def __enter__(self) -> Recorder:
         if self._open:
@@ -146,6 +151,17 @@ class _ModuleSink:
         self._recorder._emit(self._name, kind, parts, meta)
 
 
+def _check_layers(layers: Iterable[int] | int, available: int) -> frozenset[int]:
+    layers = [layers] if isinstance(layers, int) else list(layers)
+    bad = [x for x in layers if not isinstance(x, int) or not 0 <= x < available]
+    if bad:
+        raise ExplainrError(
+            f"layers {bad} do not exist: the recorded modules have at most {available} layer(s), "
+            f"numbered 0..{available - 1}"
+        )
+    return frozenset(layers)
+
+
 def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> list[str]:
     if isinstance(names, str):
         names = [names]
@@ -160,10 +176,10 @@ def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> lis
 def record(
     model: nn.Module,
     *,
-    modules: Iterable[str] | None = None,
-    gates: Iterable[str] | None = None,
-    states: Iterable[str] = STATE_NAMES,
-    layers: Iterable[int] | None = None,
+    modules: Iterable[str] | str | None = None,
+    gates: Iterable[str] | str | None = None,
+    states: Iterable[str] | str = STATE_NAMES,
+    layers: Iterable[int] | int | None = None,
     dtype: torch.dtype | None = None,
 ) -> Recorder:
     """Record every gate, cell and hidden state of the recurrent modules inside ``model``.

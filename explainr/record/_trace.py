@@ -30,7 +30,8 @@ Key = tuple[str, int, int]  # (what, layer, direction); what = "gate:<name>" | "
 class ModuleRecord:
     """Everything recorded for one call of one recurrent module.
 
-    Tensors are batch-first ``(batch, time, *unit_shape)``: ``unit_shape`` is ``(hidden,)``
+    Tensors are batch-first ``(batch, time, *unit_shape)`` (gates may be non-contiguous
+    views of one buffer: use ``.reshape``/``.contiguous()`` rather than ``.view``): ``unit_shape`` is ``(hidden,)``
     for LSTM/GRU (``(proj_size,)`` for an LSTM's hidden state when projected) and
     ``(channels, height, width)`` for ConvLSTM. The time axis is aligned with the input, for
     the reverse direction too. Steps past a sequence's length (packed input) are NaN.
@@ -179,6 +180,10 @@ class Trace(Mapping[str, ModuleRecord]):
         if self._kinds[name] in ("lstm_cell", "gru_cell") and len(calls) > 1:
             return _join_steps(calls)
         return calls[-1]
+
+    def get(self, name: str, default: ModuleRecord | None = None) -> ModuleRecord | None:  # type: ignore[override]
+        """``trace[name]``, or ``default`` when no module of that name ran."""
+        return self[name] if name in self else default  # noqa: SIM401 (Mapping.get would recurse)
 
     def __iter__(self) -> Iterator[str]:
         return (n for n in self._names if self._calls[n])
