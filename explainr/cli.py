@@ -44,43 +44,99 @@ def _fail(message: str) -> int:
 
 
 def _add_model_data(p: argparse.ArgumentParser, needs_out: str) -> None:
-    p.add_argument("--model", required=True, metavar="SPEC",
-                   help="zoo name (see 'explainr models'), package.module:factory, or a pickled module file")
-    p.add_argument("--weights", metavar="FILE", help="state dict for a factory model (.safetensors or torch file)")
-    p.add_argument("--unsafe-pickle", action="store_true",
-                   help="allow loading a whole pickled module (runs code from the file)")
-    p.add_argument("--data", required=True, metavar="FILE", help="CSV or Parquet file, one row per time step")
-    p.add_argument("--window", required=True, type=int, metavar="N", help="window length in time steps")
-    p.add_argument("--features", metavar="A,B,...", help="columns to use as features (default: the zoo card's, or all numeric)")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="zoo name (see 'explainr models'), package.module:factory, or a pickled module file",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="state dict for a factory model (.safetensors or torch file)",
+    )
+    p.add_argument(
+        "--unsafe-pickle",
+        action="store_true",
+        help="allow loading a whole pickled module (runs code from the file)",
+    )
+    p.add_argument(
+        "--data", required=True, metavar="FILE", help="CSV or Parquet file, one row per time step"
+    )
+    p.add_argument(
+        "--window", required=True, type=int, metavar="N", help="window length in time steps"
+    )
+    p.add_argument(
+        "--features",
+        metavar="A,B,...",
+        help="columns to use as features (default: the zoo card's, or all numeric)",
+    )
     p.add_argument("--time-column", metavar="COL", help="column holding the time labels")
-    p.add_argument("--last", type=int, default=1, metavar="K", help="explain the last K windows (default 1)")
-    p.add_argument("--out", required=needs_out == "required", default=None, metavar="PATH", help="output file")
+    p.add_argument(
+        "--last", type=int, default=1, metavar="K", help="explain the last K windows (default 1)"
+    )
+    p.add_argument(
+        "--out", required=needs_out == "required", default=None, metavar="PATH", help="output file"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="explainr", description="Explain trained recurrent models (LSTM, GRU, peephole LSTM, ConvLSTM).")
+    parser = _Parser(
+        prog="explainr",
+        description="Explain trained recurrent models (LSTM, GRU, peephole LSTM, ConvLSTM).",
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("demo", help="explain a shipped model on shipped real data and write the report",
-                       epilog=EXAMPLES["demo"], formatter_class=fmt)
-    p.add_argument("--out", default="reports/demo.html", metavar="PATH", help="report path (default reports/demo.html)")
-    p.add_argument("--model", default=DEMO_MODEL, metavar="NAME", help=f"zoo model (default {DEMO_MODEL})")
+    p = sub.add_parser(
+        "demo",
+        help="explain a shipped model on shipped real data and write the report",
+        epilog=EXAMPLES["demo"],
+        formatter_class=fmt,
+    )
+    p.add_argument(
+        "--out",
+        default="reports/demo.html",
+        metavar="PATH",
+        help="report path (default reports/demo.html)",
+    )
+    p.add_argument(
+        "--model", default=DEMO_MODEL, metavar="NAME", help=f"zoo model (default {DEMO_MODEL})"
+    )
 
-    p = sub.add_parser("explain", help="explain a model on windows of a data file; writes an HTML report",
-                       epilog=EXAMPLES["explain"], formatter_class=fmt)
+    p = sub.add_parser(
+        "explain",
+        help="explain a model on windows of a data file; writes an HTML report",
+        epilog=EXAMPLES["explain"],
+        formatter_class=fmt,
+    )
     _add_model_data(p, "required")
-    p.add_argument("--target", type=int, metavar="K", help="output index to explain (needed for several outputs)")
-    p.add_argument("--methods", default=DEFAULT_METHODS, metavar="M,M,...",
-                   help=f"attribution methods (default {DEFAULT_METHODS}); also gradient_shap, exact_shapley, occlusion")
+    p.add_argument(
+        "--target",
+        type=int,
+        metavar="K",
+        help="output index to explain (needed for several outputs)",
+    )
+    p.add_argument(
+        "--methods",
+        default=DEFAULT_METHODS,
+        metavar="M,M,...",
+        help=f"attribution methods (default {DEFAULT_METHODS}); also gradient_shap, exact_shapley, occlusion",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for sampling methods (default 0)")
 
-    p = sub.add_parser("record", help="write every gate and state of a model run to an .npz file",
-                       epilog=EXAMPLES["record"], formatter_class=fmt)
+    p = sub.add_parser(
+        "record",
+        help="write every gate and state of a model run to an .npz file",
+        epilog=EXAMPLES["record"],
+        formatter_class=fmt,
+    )
     _add_model_data(p, "required")
 
-    sub.add_parser("models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt)
+    sub.add_parser(
+        "models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt
+    )
     return parser
 
 
@@ -123,10 +179,16 @@ def _inputs(args: argparse.Namespace):
     entry = zoo.load(args.model) if args.model in zoo.names() else None
     if entry is not None and features is None:
         features = list(entry.feature_names)
-    model = entry.model if entry is not None else load_model(args.model, args.weights, args.unsafe_pickle)
+    model = (
+        entry.model
+        if entry is not None
+        else load_model(args.model, args.weights, args.unsafe_pickle)
+    )
     df = read_table(args.data, args.time_column, features)
     if args.window > len(df):
-        raise ExplainrError(f"--window {args.window} is longer than the data ({len(df)} rows in {args.data})")
+        raise ExplainrError(
+            f"--window {args.window} is longer than the data ({len(df)} rows in {args.data})"
+        )
     windows = sliding_windows(df, args.window, last=args.last)
     x = windows.x
     if entry is not None:
@@ -138,19 +200,44 @@ def _inputs(args: argparse.Namespace):
 
 def _explain(args: argparse.Namespace) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    model, x, windows, features, _ = _inputs(args)
+    model, x, windows, features, entry = _inputs(args)
     labels = [str(t) for t in windows.time_labels[-1]]
-    return _run_explain(model, x, features, labels, methods, args.target, args.seed, Path(args.out),
-                        title=f"{Path(args.data).name}: {args.model}")
+    raw = windows.x[-1].numpy() if entry is not None else None  # original units for the plots
+    summary = f"{args.data}: {len(x)} window(s) of {args.window} steps x {len(features)} features"
+    return _run_explain(
+        model,
+        x,
+        features,
+        labels,
+        methods,
+        args.target,
+        args.seed,
+        Path(args.out),
+        title=f"{Path(args.data).name}: {args.model}",
+        raw=raw,
+        data_summary=summary,
+    )
 
 
-def _run_explain(model, x, features, labels, methods, target, seed, out, title) -> int:
+def _run_explain(
+    model, x, features, labels, methods, target, seed, out, title, raw, data_summary
+) -> int:
     import explainr
 
     start = time.perf_counter()
     ex = explainr.explain(
-        model, x, methods=methods, target=target, feature_names=features,
-        time_labels=labels, progress=sys.stderr.isatty(), seed=seed, title=title,
+        model,
+        x,
+        methods=methods,
+        target=target,
+        feature_names=features,
+        time_labels=labels,
+        progress=sys.stderr.isatty(),
+        seed=seed,
+        title=title,
+        raw=raw,
+        data_summary=data_summary,
+        sample=len(x) - 1,
     )
     path = ex.save_html(out)
     print(f"report: {path}")
@@ -167,7 +254,9 @@ def _summary(ex, features: list[str], time_labels: list[str]) -> str:
         top_f = [features[i] for i in by_feature.argsort()[::-1][:3]]
         top_t = [str(time_labels[i]) for i in by_time.argsort()[::-1][:3]]
         err = float(a.completeness_error[-1])
-        lines.append(f"{method:<22} top features: {', '.join(top_f):<40} top steps: {', '.join(top_t):<30} completeness error: {err:.2%}")
+        lines.append(
+            f"{method:<22} top features: {', '.join(top_f):<40} top steps: {', '.join(top_t):<30} completeness error: {err:.2%}"
+        )
     return "\n".join(lines)
 
 
@@ -178,8 +267,21 @@ def _demo(args: argparse.Namespace) -> int:
     x, raw = entry.windows(last=1)
     labels = [str(t) for t in raw[-1].index]
     print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
-    return _run_explain(entry.model, x, list(entry.feature_names), labels, tuple(DEFAULT_METHODS.split(",")),
-                        None, 0, Path(args.out), title=f"explainr demo: {entry.name}")
+    data = entry.card.get("data", {})
+    summary = f"{data.get('file', '')} ({data.get('source', 'shipped data')}), last window of {entry.window} steps"
+    return _run_explain(
+        entry.model,
+        x,
+        list(entry.feature_names),
+        labels,
+        tuple(DEFAULT_METHODS.split(",")),
+        None,
+        0,
+        Path(args.out),
+        title=f"explainr demo: {entry.name}",
+        raw=raw[-1],
+        data_summary=summary,
+    )
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -193,7 +295,9 @@ def _record(args: argparse.Namespace) -> int:
         try:
             model(x)
         except (RuntimeError, ValueError, TypeError) as e:
-            raise ExplainrError(f"the model failed on input of shape {tuple(x.shape)}: {str(e).splitlines()[0]}") from e
+            raise ExplainrError(
+                f"the model failed on input of shape {tuple(x.shape)}: {str(e).splitlines()[0]}"
+            ) from e
     path = rec.trace.save(out)
     print(f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})")
     return 0

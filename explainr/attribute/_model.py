@@ -1,0 +1,290 @@
+"""The model as every attribution method sees it: one number per window, state left as found.
+
+- `ScalarModel` reduces a model's prediction to the explained ``target`` (one number per
+  window) and evaluates many windows in batched, gradient-free forwards.
+- `preserved` puts the model in eval mode for the duration of an explanation and restores
+  every module's ``training`` flag, every parameter's ``requires_grad`` and the hooks.
+- `gradient_pass` disables cuDNN around a forward+backward (cuDNN's RNN backward refuses
+  to run in eval mode) and restores the previous flags.
+- `seeded` seeds the global numpy and torch generators that captum and shap draw from,
+  and restores them afterwards.
+- `rows_for` picks how many windows go through the model at once (cache-sized on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from explainr._errors import ExplainrError
+
+ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
+ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_load_state_dict_pre_hooks",
+)
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of the model's first parameter or buffer (CPU, float32 if none)."""
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module) -> Iterator[None]:
+    """Run the block with ``model`` in eval mode; restore its flags, grads and hooks after.
+
+    Restored on success and on error: each module's ``training``, each parameter's
+    ``requires_grad``, and the hook dictionaries (hooks added inside are removed).
+    Weights are never written.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    needs_grad = [(p, p.requires_grad) for p in model.parameters()]
+    hooks = [(m, name, set(getattr(m, name, {}))) for m in model.modules() for name in _HOOK_DICTS]
+    try:
+        model.eval()
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        for param, flag in needs_grad:
+            param.requires_grad_(flag)
+        for module, name, keys in hooks:
+            found = getattr(module, name, None)
+            if found is not None:
+                for key in [k for k in found if k not in keys]:
+                    del found[key]
+
+
+@contextlib.contextmanager
+def gradient_pass(model: nn.Module) -> Iterator[None]:
+    """Forward+backward block: cuDNN off, parameters frozen; previous state restored after.
+
+    cuDNN's RNN backward only runs in training mode; turning cuDNN off for this block (and
+    only this block) lets eval-mode recurrent models be differentiated on CUDA. On CPU the
+    flag has no effect. Parameters stop requiring grad so backward computes input grads only.
+    """
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    # None leaves a flag as it is; `flags` restores all of them on exit.
+    with torch.backends.cudnn.flags(
+        enabled=False,
+        benchmark=None,
+        benchmark_limit=None,
+        deterministic=None,
+        allow_tf32=None,
+        fp32_precision=None,
+        depthwise_kernel=None,
+    ):
+        try:
+            for param in frozen:
+                param.requires_grad_(False)
+            yield
+        finally:
+            for param in frozen:
+                param.requires_grad_(True)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed numpy's and torch's global generators for the block, then restore their states."""
+    state = np.random.get_state()
+    devices: list[int] = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        try:
+            np.random.seed(seed)
+            torch.default_generator.manual_seed(seed)
+            for index in devices:  # only the generators fork_rng restores
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """How many windows go through the model at once."""
+
+    forward: int  # per gradient-free forward
+    backward: int  # per forward+backward (inputs x integration steps or samples)
+
+
+def rows_for(model: nn.Module, device: torch.device) -> Rows:
+    """Batch sizes that keep the model fast: large on CUDA, cache-sized on CPU.
+
+    On CPU a fused recurrent layer runs fastest while a step's gate activations (windows x
+    4 hidden) stay in cache. On the benchmark machine (2-layer LSTM, hidden 64) a forward
+    took half the time per window in chunks of 256 as in chunks of 2048, and a
+    forward+backward 40% less in chunks of 50-64 as in 800; so the chunks shrink as the
+    largest ``hidden_size`` in the model grows (see benchmarks/attribution.py).
+    """
+    if device.type != "cpu":
+        return Rows(ROWS_PER_FORWARD, ROWS_PER_BACKWARD)
+    hidden = max((int(getattr(m, "hidden_size", 0) or 0) for m in model.modules()), default=0)
+    if hidden <= 0:
+        return Rows(1024, 256)
+    return Rows(min(2048, max(256, 16384 // hidden)), min(1024, max(32, 4096 // hidden)))
+
+
+def chunks(total: int, rows_each: int, max_rows: int) -> list[slice]:
+    """Consecutive slices of ``range(total)`` holding at most ``max_rows // rows_each`` items."""
+    size = max(1, max_rows // max(1, rows_each))
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+class ScalarModel:
+    """``model`` reduced to one number per window: output column ``target`` (or the only one).
+
+    Call it like a function on ``(rows, time, feature)`` to get ``(rows,)`` with gradients;
+    `evaluate` does the same without gradients in chunks. Build it with `ScalarModel.probe`,
+    which checks the model's output and the target on the real input.
+    """
+
+    def __init__(self, model: nn.Module, column: int, rows: Rows | None = None) -> None:
+        self.model = model
+        self.column = column
+        self.rows = rows or Rows(ROWS_PER_FORWARD, ROWS_PER_BACKWARD)
+
+    @classmethod
+    def probe(cls, model: nn.Module, x: Tensor, target: int | None) -> tuple[ScalarModel, Tensor]:
+        """Run ``model`` on ``x`` ``(batch, time, feature)``; check output and ``target``.
+
+        Returns the scalar model and the predictions ``(batch,)`` for ``x``.
+        """
+        rows = rows_for(model, x.device)
+        first = x[: rows.forward]
+        try:
+            with torch.no_grad():
+                out = model(first)
+        except Exception as error:
+            raise ExplainrError(
+                f"the model failed on input of shape {tuple(first.shape)} (batch, time, "
+                f"feature): {type(error).__name__}: {error}. Check that x has the feature "
+                "count (and, for fixed-length models, the time steps) the model was trained "
+                "on, features in the last axis, and that the model takes (batch, time, "
+                "feature) (batch_first)."
+            ) from error
+        matrix = _as_matrix(out, len(first))
+        column = _check_target(target, matrix.shape[1])
+        scalar = cls(model, column, rows)
+        rest = scalar.evaluate(x[rows.forward :]) if len(x) > len(first) else None
+        prediction = matrix[:, column].detach()
+        if rest is not None:
+            prediction = torch.cat([prediction, rest])
+        bad = torch.nonzero(~torch.isfinite(prediction)).flatten().tolist()
+        if bad:
+            raise ExplainrError(
+                f"the model's prediction is NaN or infinite for windows {bad[:10]} of x "
+                f"{tuple(x.shape)}; attributions of a non-finite output mean nothing: check "
+                "the input scaling and the model"
+            )
+        return scalar, prediction
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """``(rows, time, feature)`` -> ``(rows,)``, differentiable."""
+        return _as_matrix(self.model(x), len(x))[:, self.column]
+
+    def evaluate(self, x: Tensor) -> Tensor:
+        """``(rows, time, feature)`` -> ``(rows,)`` without gradients, in batched forwards."""
+        with torch.no_grad():
+            parts = [self(x[s]) for s in chunks(len(x), 1, self.rows.forward)]
+        return torch.cat(parts) if parts else x.new_zeros(0)
+
+    def masked(self, x: Tensor, baselines: Tensor, keep: Tensor) -> np.ndarray:
+        """Outputs with the cells outside ``keep`` replaced by the baseline.
+
+        Args:
+            x: ``(time, feature)`` one window.
+            baselines: ``(n, time, feature)``; with n > 1 the output is averaged over them.
+            keep: ``(m, time, feature)`` bool, True where the window's own value stays.
+
+        Returns:
+            ``(m,)`` float64.
+        """
+        total = torch.zeros(len(keep), dtype=torch.float64, device=x.device)
+        with torch.no_grad():
+            for part in chunks(len(keep), 1, self.rows.forward):
+                for baseline in baselines:
+                    total[part] += self(torch.where(keep[part], x, baseline)).double()
+        return (total / len(baselines)).cpu().numpy()
+
+    def masked_groups(
+        self, x: Tensor, baselines: Tensor, keep: np.ndarray, cell_group: np.ndarray
+    ) -> np.ndarray:
+        """`masked` for group masks ``keep`` ``(m, groups)``; ``cell_group`` ``(time, feature)``.
+
+        The cell masks are built one chunk at a time, so 2**16 coalitions fit in memory.
+        """
+        keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=x.device)
+        cells = torch.as_tensor(cell_group, device=x.device)
+        parts = [
+            self.masked(x, baselines, keep_t[part][:, cells])
+            for part in chunks(len(keep_t), 1, self.rows.forward)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _as_matrix(out: Any, rows: int) -> Tensor:
+    """The model's prediction as ``(rows, outputs)``; a clear error for anything else."""
+    if isinstance(out, (tuple, list)) and out:
+        out = out[0]
+    if not isinstance(out, Tensor):
+        raise ExplainrError(
+            f"the model returned {type(out).__name__}; attribute needs a tensor (batch,) or "
+            "(batch, outputs), or a tuple whose first element is one"
+        )
+    if out.ndim == 0 or out.shape[0] != rows:
+        raise ExplainrError(
+            f"the model returned shape {tuple(out.shape)} for {rows} windows; attribute "
+            "passes (batch, time, feature) and needs the batch first in the output (is the "
+            "recurrent module batch_first, or does the model reduce over the batch?)"
+        )
+    if out.ndim == 1:
+        return out.unsqueeze(1)
+    if out.ndim == 2:
+        return out
+    raise ExplainrError(
+        f"the model returned shape {tuple(out.shape)} for {rows} windows; attribute explains "
+        "one number per window: make the model return (batch,) or (batch, outputs), e.g. "
+        "wrap it to keep the last step's prediction out[:, -1]"
+    )
+
+
+def _check_target(target: int | None, outputs: int) -> int:
+    """The output column to explain, checking ``target`` against ``outputs`` columns."""
+    if target is None:
+        if outputs == 1:
+            return 0
+        raise ExplainrError(
+            f"the model has {outputs} outputs; pass target=<0..{outputs - 1}> to say which "
+            "one to explain (e.g. the predicted class, or the forecast horizon)"
+        )
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise ExplainrError(
+            f"target must be an int output index, got {target!r} ({type(target).__name__})"
+        )
+    if not 0 <= int(target) < outputs:
+        raise ExplainrError(
+            f"target={int(target)} is out of range: the model has {outputs} output(s), so "
+            f"target must be in 0..{outputs - 1}"
+        )
+    return int(target)

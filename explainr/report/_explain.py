@@ -1,0 +1,309 @@
+"""`explain`: record, attribute and measure in one call; `Explanation` holds the results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainr._errors import ExplainrError
+from explainr.attribute import Attribution, attribute
+from explainr.record import Trace, find_recurrent, record
+from explainr.report import _stats
+from explainr.report._report import Report, window_values
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ("integrated_gradients", "kernel_shap", "lime")
+
+
+@dataclass
+class Explanation:
+    """Everything :func:`explain` computed, for code, and the report that shows it.
+
+    Attributes:
+        trace: gates and states of every recurrent module (None if the model has none).
+        attributions: one :class:`~explainr.Attribution` per method, by method name.
+        metrics: per method, ``{"completeness": ..., "deletion_auc": ..., "insertion_auc": ...}``
+            for the shown sample.
+        curves: per method, ``{"deletion": Curve, "insertion": Curve}`` (every window).
+        rank_agreement: ``(methods, methods)`` rank agreement of the methods, in
+            ``attributions`` order.
+        x: the explained input as the model saw it, ``(batch, time, feature)``.
+        model_summary: recurrent modules, sizes and parameter count.
+        settings: the arguments that shaped the results.
+        seconds: wall time of ``explain``.
+    """
+
+    trace: Trace | None
+    attributions: dict[str, Attribution]
+    metrics: dict[str, dict[str, float]]
+    curves: dict[str, dict[str, Any]]
+    rank_agreement: np.ndarray
+    x: torch.Tensor
+    model_summary: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    title: str = "explainr report"
+    data_summary: str | Mapping[str, object] | None = None
+    raw: Any = None
+    input_units: str | Mapping[str, str] | None = None
+    sample: int = 0
+    time_labels: list[str] | None = None
+    feature_names: list[str] | None = None
+
+    def report(self) -> Report:
+        """A :class:`Report` of everything here (build it to restyle or add to it)."""
+        rep = Report(
+            self.title,
+            data_summary=self.data_summary,
+            time_labels=self.time_labels,
+            settings=self.settings,
+            seconds=self.seconds,
+        )
+        rep.model_summary = self.model_summary
+        if self.trace is not None and len(self.trace):
+            rep.add_trace(self.trace, sample=self.sample)
+        for a in self.attributions.values():
+            rep.add_attribution(a, sample=self.sample, feature_names=self.feature_names)
+        window = self.raw if self.raw is not None else self.x[self.sample]
+        rep.add_input(window, feature_names=self.feature_names, units=self.input_units)
+        rep.add_metrics(self.metrics, curves=self.curves, sample=self.sample)
+        return rep
+
+    def to_html(self, plotlyjs: str = "inline") -> str:
+        """The report as one HTML page (see :meth:`Report.to_html`)."""
+        return self.report().to_html(plotlyjs)
+
+    def save_html(self, path: str | os.PathLike[str], plotlyjs: str = "inline") -> Path:
+        """Write the report atomically to ``path`` and return it (see :meth:`Report.save`)."""
+        return self.report().save(path, plotlyjs)
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def explain(
+    model: torch.nn.Module,
+    x: Any,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    *,
+    target: int | None = None,
+    baselines: Any = None,
+    window: int | None = None,
+    group_by: str = "time",
+    n_steps: int = 50,
+    n_samples: int | None = None,
+    feature_names: Sequence[str] | None = None,
+    time_labels: Sequence[object] | None = None,
+    progress: bool = False,
+    seed: int = 0,
+    title: str = "explainr report",
+    data_summary: str | Mapping[str, object] | None = None,
+    raw: Any = None,
+    input_units: str | Mapping[str, str] | None = None,
+    sample: int = 0,
+    metrics: bool = True,
+) -> Explanation:
+    """Record the model's insides, attribute its prediction with several methods, measure them.
+
+    Args:
+        model: a model containing recurrent modules; called as ``model(x)``.
+        x: the input ``(batch, time, feature)`` tensor or array, or one ``(time, feature)``
+            window as an array or a pandas DataFrame (its columns and DatetimeIndex give
+            feature names and time labels).
+        methods: attribution methods, any of integrated_gradients, gradient_shap,
+            kernel_shap, exact_shapley, lime, occlusion.
+        target: output index to explain (classification); None for a scalar output.
+        baselines: the reference input(s), passed to :func:`explainr.attribute`.
+        window: perturb in windows of this many steps (perturbation methods).
+        group_by: how perturbation methods group cells: "time", "feature" or
+            "time_feature".
+        n_steps: integration steps of integrated gradients.
+        n_samples: samples of the sampling methods (default per method).
+        feature_names: ``(feature,)`` names; default the DataFrame's columns.
+        time_labels: ``(time,)`` labels; default the DataFrame's index.
+        progress: show progress bars.
+        seed: random seed of the sampling methods.
+        title: the report's title.
+        data_summary: a sentence or a mapping describing the data, for the report header.
+        raw: the same window in original units (e.g. before scaling), ``(time, feature)``
+            DataFrame or array, drawn in the report instead of ``x``.
+        input_units: the input's unit (one for all features, or one per feature name), for
+            the report's axis titles.
+        sample: batch index shown in the report.
+        metrics: compute deletion/insertion curves for every method (costs model calls).
+
+    Returns:
+        An :class:`Explanation`: ``.trace``, ``.attributions[method]``, ``.metrics``;
+        ``.save_html(path)`` writes the report.
+
+    >>> import torch, explainr
+    >>> class Net(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.rnn = torch.nn.LSTM(2, 8, batch_first=True)
+    ...         self.head = torch.nn.Linear(8, 1)
+    ...     def forward(self, x):
+    ...         return self.head(self.rnn(x)[0][:, -1])
+    >>> ex = explainr.explain(Net(), torch.randn(1, 24, 2), ("integrated_gradients", "occlusion"))
+    >>> sorted(ex.attributions), ex.trace["rnn"].gate("forget").shape
+    (['integrated_gradients', 'occlusion'], torch.Size([1, 24, 8]))
+    >>> sorted(ex.metrics["occlusion"])
+    ['completeness', 'deletion_auc', 'insertion_auc']
+    """
+    start = time.perf_counter()
+    xt, names, labels = _as_batch(x)
+    names = [str(n) for n in feature_names] if feature_names is not None else names
+    labels = [str(t) for t in time_labels] if time_labels is not None else labels
+    _stats.check_sample(sample, xt.shape[0])
+    if isinstance(methods, str):
+        methods = (methods,)
+    if not methods:
+        raise ExplainrError(
+            "explain() needs at least one method, e.g. methods=('integrated_gradients',)"
+        )
+    trace = _record(model, xt)
+    attributions: dict[str, Attribution] = {}
+    for method in methods:
+        a = attribute(
+            model,
+            xt,
+            method,
+            target=target,
+            baselines=baselines,
+            window=window,
+            group_by=group_by,
+            n_steps=n_steps,
+            n_samples=n_samples,
+            seed=seed,
+            progress=progress,
+            feature_names=names,
+        )
+        attributions[method] = replace(a, time_labels=labels) if labels else a
+    curves = _curves(model, xt, attributions, target, baselines) if metrics else {}
+    settings = {
+        "methods": ", ".join(methods),
+        "target": target,
+        "baselines": _describe(baselines),
+        "window": window,
+        "group_by": group_by,
+        "n_steps": n_steps,
+        "n_samples": n_samples,
+        "seed": seed,
+    }
+    return Explanation(
+        trace=trace,
+        attributions=attributions,
+        metrics=_metrics(attributions, curves, sample),
+        curves=curves,
+        rank_agreement=_agreement(attributions, sample),
+        x=xt,
+        model_summary=_stats.model_summary(model),
+        settings={k: v for k, v in settings.items() if v is not None},
+        seconds=time.perf_counter() - start,
+        title=title,
+        data_summary=data_summary,
+        raw=raw,
+        input_units=input_units,
+        sample=sample,
+        time_labels=labels,
+        feature_names=names,
+    )
+
+
+def _as_batch(x: Any) -> tuple[torch.Tensor, list[str] | None, list[str] | None]:
+    """``x`` as a float ``(batch, time, feature)`` tensor, with names and labels if a DataFrame."""
+    if isinstance(x, torch.Tensor):
+        values, names, labels = x, None, None
+    else:
+        array, names, labels = window_values(x)
+        values = torch.tensor(array, dtype=torch.float32)
+    if values.dim() == 2:
+        values = values.unsqueeze(0)
+    if values.dim() != 3:
+        raise ExplainrError(
+            f"x must be (batch, time, feature) or one (time, feature) window; got shape "
+            f"{tuple(values.shape)}"
+        )
+    return values, names, labels
+
+
+def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
+    """Gates and states of one eval-mode forward pass; the model's modes are restored."""
+    if not find_recurrent(model):
+        log.info(
+            "no recurrent module in %s; the report shows attributions only", type(model).__name__
+        )
+        return None
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if param is not None:
+        x = x.to(param.device, param.dtype)
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(), record(model) as rec:
+            model(x)
+    finally:
+        for module, training in modes:
+            module.training = training
+    return rec.trace
+
+
+def _curves(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    attributions: Mapping[str, Attribution],
+    target: int | None,
+    baselines: Any,
+) -> dict[str, dict[str, Any]]:
+    """Deletion and insertion curves (:mod:`explainr.metrics`) of every method."""
+    from explainr import metrics
+
+    return {
+        method: {
+            "deletion": metrics.deletion(model, x, a, target=target, baselines=baselines),
+            "insertion": metrics.insertion(model, x, a, target=target, baselines=baselines),
+        }
+        for method, a in attributions.items()
+    }
+
+
+def _metrics(
+    attributions: Mapping[str, Attribution], curves: Mapping[str, Mapping[str, Any]], sample: int
+) -> dict[str, dict[str, float]]:
+    out = {}
+    for method, a in attributions.items():
+        row = {"completeness": float(a.completeness_error[sample])}
+        for kind, curve in curves.get(method, {}).items():
+            row[f"{kind}_auc"] = float(curve.auc[sample])
+        out[method] = row
+    return out
+
+
+def _agreement(attributions: Mapping[str, Attribution], sample: int) -> np.ndarray:
+    """``(methods, methods)`` Spearman rank agreement of the methods on one sample."""
+    from explainr.metrics import rank_agreement
+
+    found = list(attributions.values())
+    out = np.eye(len(found))
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            out[i, j] = out[j, i] = rank_agreement(found[i], found[j]).spearman[sample]
+    return out
+
+
+def _describe(baselines: Any) -> str | None:
+    if baselines is None:
+        return None
+    if isinstance(baselines, str | int | float):
+        return str(baselines)
+    shape = getattr(baselines, "shape", None)
+    return f"array of shape {tuple(shape)}" if shape is not None else type(baselines).__name__

@@ -1,0 +1,155 @@
+"""The report's header: title bar and overview (model, data, prediction, settings)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from explainr.record import ModuleRecord
+from explainr.report import _html, _stats
+from explainr.report._html import esc
+
+if TYPE_CHECKING:
+    from explainr.report._report import Report
+
+
+def top(report: Report, built: float, anchors: list[tuple[str, str]]) -> str:
+    """The page's title bar: title, version, timings and the section links."""
+    from explainr import __version__
+
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    took = report.seconds
+    if took is None and report._attributions:
+        took = sum(item.attribution.seconds for item in report._attributions)
+    parts = [f"explainr {esc(__version__)}", f"generated {stamp}"]
+    if took is not None:
+        parts.append(f"computed in {took:.2f} s")
+    parts.append(f"report built in {built:.2f} s")
+    nav = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t in anchors)
+    return (
+        f'<header class="top"><div class="inner"><h1>{esc(report.title)}</h1>'
+        f'<div class="meta">{" · ".join(parts)}</div><nav>{nav}</nav></div></header>'
+    )
+
+
+def overview(report: Report) -> str:
+    """The overview section: model, data, prediction and settings."""
+    cards = [_model_card(report), _data_card(report)]
+    inner = "".join(f"<div>{c}</div>" for c in cards if c)
+    return (
+        f'<section id="overview"><h2>Overview</h2><div class="cards">{inner}</div>'
+        f"{_prediction_card(report)}{_settings_card(report)}</section>"
+    )
+
+
+def _model_card(report: Report) -> str:
+    summary = report.model_summary
+    if summary is not None:
+        rows = [
+            [
+                m["name"],
+                m["kind"],
+                m["input_size"],
+                m["hidden_size"],
+                m["num_layers"],
+                "yes" if m["bidirectional"] else "no",
+            ]
+            for m in summary["modules"]
+        ]
+        head = (
+            f"<p><b>{esc(summary['name'])}</b>: {summary['parameters']:,} parameters "
+            f"({summary['trainable']:,} trainable)</p>"
+        )
+    else:
+        seen = {}
+        for item in report._traces:
+            rec = item.record
+            seen[rec.name] = [
+                rec.name or "(model)",
+                rec.kind,
+                "",
+                _units(rec),
+                rec.num_layers,
+                "yes" if rec.num_directions > 1 else "no",
+            ]
+        rows, head = list(seen.values()), ""
+    if not rows and not head:
+        return ""
+    header = ["module", "kind", "input", "hidden", "layers", "bidirectional"]
+    return f"<h3>Model</h3>{head}{_html.table(header, rows) if rows else ''}"
+
+
+def _data_card(report: Report) -> str:
+    items: list[tuple[str, object]] = []
+    if isinstance(report.data_summary, Mapping):
+        items += list(report.data_summary.items())
+    first = report._attributions[0] if report._attributions else None
+    if first is not None:
+        batch, steps, features = first.attribution.values.shape
+        items.append(("explained window", f"{steps} steps × {features} features"))
+        items.append(("sample shown", f"{first.sample} of a batch of {batch}"))
+        labels = first.attribution.time_labels or report.time_labels
+        if labels:
+            items.append(("time span", f"{labels[0]} … {labels[-1]}"))
+    elif report._traces:
+        rec = report._traces[0].record
+        items.append(("recorded", f"{rec.time_steps} steps, batch of {rec.batch_size}"))
+    text = report.data_summary if isinstance(report.data_summary, str) else None
+    if not items and text is None:
+        return ""
+    para = f"<p>{esc(text)}</p>" if text else ""
+    return f"<h3>Data</h3>{para}{_dl(items)}"
+
+
+def _prediction_card(report: Report) -> str:
+    rows = []
+    for item in report._attributions:
+        a, s = item.attribution, item.sample
+        fx, fb = float(a.prediction[s]), float(a.baseline_prediction[s])
+        rows.append(
+            [
+                a.method,
+                "—" if a.target is None else a.target,
+                _num(fx),
+                _num(fb),
+                _num(fx - fb),
+                _num(float(a.values[s].sum())),
+                f"{a.seconds:.2f}",
+            ]
+        )
+    if not rows:
+        return ""
+    header = ["method", "target", "f(x)", "f(baseline)", "difference", "sum of attr.", "s"]
+    return (
+        "<h3>Prediction</h3><p class='explain'>f(x) is the model's output for the explained "
+        "target; each method explains its difference from the output at its baseline.</p>"
+        + _html.table(header, rows)
+    )
+
+
+def _settings_card(report: Report) -> str:
+    items: list[tuple[str, object]] = list(report.settings.items())
+    for item in report._attributions:
+        a = item.attribution
+        extra = dict(a.settings)
+        if _stats.spread_over_groups(a, item.sample):
+            extra.update(window=a.window, group_by=a.group_by)
+        items.append((a.method, ", ".join(f"{k}={v}" for k, v in extra.items()) or "defaults"))
+    return f"<h3>Settings</h3>{_dl(items)}" if items else ""
+
+
+def _dl(items: Sequence[tuple[str, object]]) -> str:
+    rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
+    return f"<dl>{rows}</dl>"
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _units(rec: ModuleRecord) -> object:
+    for key, tensor in rec.data.items():
+        if key[0] == "hidden" or key[0].startswith("gate:"):
+            return tensor.shape[2] if tensor.dim() == 3 else tuple(tensor.shape[2:])
+    return ""

@@ -1,0 +1,326 @@
+"""`Report`: collect traces, attributions and metrics; write one self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainr._errors import ExplainrError
+from explainr.attribute import Attribution, UnitAttribution
+from explainr.record import ModuleRecord, Trace
+from explainr.report import _html, _stats
+from explainr.report._header import overview, top
+from explainr.report._style import STYLE
+
+
+@dataclass
+class _TraceItem:
+    record: ModuleRecord
+    sample: int
+    units: list[int] | dict[tuple[int, int], list[int]] | None
+    time_labels: list[str] | None
+
+
+@dataclass
+class _AttributionItem:
+    attribution: Attribution
+    sample: int
+    feature_names: list[str] | None
+
+
+@dataclass
+class _InputItem:
+    values: np.ndarray  # (time, feature)
+    feature_names: list[str] | None
+    time_labels: list[str] | None
+    units: str | Mapping[str, str] | None
+
+
+class Report:
+    """An interactive, self-contained HTML report of what a recurrent model did and used.
+
+    Add what you have (traces from :func:`explainr.record`, attributions, metrics), then
+    :meth:`save` or :meth:`to_html`. The page works offline: plotly.js is inlined once
+    (or shared beside it) and nothing is fetched. In Jupyter the report displays inline.
+
+    Args:
+        title: shown at the top and in the browser tab.
+        model: the explained model, for the header's module sizes and parameter count.
+        data_summary: a sentence, or a mapping of name -> value, describing the data.
+        time_labels: ``(time,)`` labels for every time axis (e.g. dates); default the
+            attributions' own labels, else step numbers.
+        settings: extra settings to list in the header.
+        seconds: how long computing everything took, shown in the header.
+        max_heatmap_cells: above this many gate-heatmap cells in all, time is averaged
+            over bins (with a note on the page) to keep the file small.
+        top_units: how many units' cell and hidden states to draw per layer.
+
+    >>> import torch, explainr
+    >>> lstm = torch.nn.LSTM(2, 8, batch_first=True)
+    >>> with explainr.record(lstm) as rec:
+    ...     _ = lstm(torch.randn(1, 30, 2))
+    >>> rep = explainr.Report(title="Tiny LSTM")
+    >>> _ = rep.add_trace(rec.trace, sample=0)
+    >>> "Tiny LSTM" in rep.to_html()
+    True
+    """
+
+    def __init__(
+        self,
+        title: str = "explainr report",
+        *,
+        model: torch.nn.Module | None = None,
+        data_summary: str | Mapping[str, object] | None = None,
+        time_labels: Sequence[object] | None = None,
+        settings: Mapping[str, object] | None = None,
+        seconds: float | None = None,
+        max_heatmap_cells: int = 600_000,
+        top_units: int = 6,
+    ) -> None:
+        self.title = str(title)
+        self.model_summary = _stats.model_summary(model) if model is not None else None
+        self.data_summary = data_summary
+        self.time_labels = None if time_labels is None else [str(t) for t in time_labels]
+        self.settings = dict(settings or {})
+        self.seconds = seconds
+        self.max_heatmap_cells = int(max_heatmap_cells)
+        self.top_units = int(top_units)
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.curves: dict[str, dict[str, Any]] = {}
+        self.curves_sample = 0
+        self._traces: list[_TraceItem] = []
+        self._attributions: list[_AttributionItem] = []
+        self._input: _InputItem | None = None
+
+    def add_trace(
+        self,
+        trace: Trace | ModuleRecord,
+        sample: int = 0,
+        *,
+        modules: Sequence[str] | None = None,
+        units: Sequence[int] | UnitAttribution | None = None,
+        time_labels: Sequence[object] | None = None,
+    ) -> Report:
+        """Show what happened inside: gate heatmaps, state trajectories, gate saturation.
+
+        Args:
+            trace: ``rec.trace`` from :func:`explainr.record` (every module that ran), or
+                one module's record ``rec.trace[name]``.
+            sample: batch index to show (saturation pools the whole batch).
+            modules: names of the modules to show; default all.
+            units: unit indices whose states to draw, or a
+                :class:`~explainr.UnitAttribution` of one module (from
+                :func:`explainr.attribute_units`) to draw its most attributed top-layer
+                units; default the most active units of each layer.
+            time_labels: ``(time,)`` labels; default the report's.
+
+        Returns:
+            The report, for chaining.
+        """
+        records = [trace] if isinstance(trace, ModuleRecord) else [trace[n] for n in trace]
+        if modules is not None:
+            records = [r for r in records if r.name in set(modules)]
+        if not records:
+            raise ExplainrError(
+                "the trace has no module records to show; run the model inside record()"
+            )
+        for rec in records:
+            _stats.check_sample(sample, rec.batch_size)
+            labels = None if time_labels is None else [str(t) for t in time_labels]
+            if labels is not None and len(labels) != rec.time_steps:
+                raise ExplainrError(f"got {len(labels)} time labels for {rec.time_steps} steps")
+            self._traces.append(
+                _TraceItem(rec, sample, self._chosen_units(rec, units, sample), labels)
+            )
+        return self
+
+    def _chosen_units(
+        self, rec: ModuleRecord, units: Sequence[int] | UnitAttribution | None, sample: int
+    ) -> list[int] | dict[tuple[int, int], list[int]] | None:
+        if units is None:
+            return None
+        if not isinstance(units, UnitAttribution):
+            return [int(u) for u in units]
+        if units.module != rec.name:
+            return None
+        strength = np.abs(units.by_unit()[sample])
+        size = rec.hidden(units.layer).shape[2]
+        chosen: dict[tuple[int, int], list[int]] = {}
+        for u in np.argsort(-strength, kind="stable")[: self.top_units]:
+            chosen.setdefault((units.layer, int(u) // size), []).append(int(u) % size)
+        return chosen
+
+    def add_attribution(
+        self, a: Attribution, sample: int = 0, feature_names: Sequence[str] | None = None
+    ) -> Report:
+        """Show what the prediction used: heatmap, per-feature and per-time bars.
+
+        With two or more attributions of the same sample, a method comparison and a
+        metrics table follow.
+
+        Args:
+            a: an attribution (``values`` ``(batch, time, feature)``).
+            sample: batch index to show.
+            feature_names: ``(feature,)`` names; default ``a.feature_names``.
+
+        Returns:
+            The report, for chaining.
+        """
+        if not isinstance(a, Attribution):
+            raise ExplainrError(f"add_attribution() needs an Attribution, got {type(a).__name__}")
+        _stats.check_sample(sample, a.values.shape[0])
+        names = None if feature_names is None else [str(n) for n in feature_names]
+        if names is not None and len(names) != a.values.shape[2]:
+            raise ExplainrError(f"got {len(names)} feature names for {a.values.shape[2]} features")
+        self._attributions.append(_AttributionItem(a, sample, names))
+        return self
+
+    def add_input(
+        self,
+        x: Any,
+        *,
+        feature_names: Sequence[str] | None = None,
+        time_labels: Sequence[object] | None = None,
+        units: str | Mapping[str, str] | None = None,
+    ) -> Report:
+        """Show the input series under the attributions, in its original units.
+
+        Args:
+            x: the explained window as ``(time, feature)``: a DataFrame (its columns and
+                index give names and time labels), a numpy array or a tensor.
+            feature_names: ``(feature,)`` names; default the DataFrame's columns.
+            time_labels: ``(time,)`` labels; default the DataFrame's index.
+            units: the unit of every feature (e.g. ``"sunspots per month"``) or a unit per
+                feature name, for the axis titles.
+
+        Returns:
+            The report, for chaining.
+        """
+        values, names, labels = window_values(x)
+        if values.ndim != 2:
+            raise ExplainrError(f"add_input() needs one (time, feature) window, got {values.shape}")
+        self._input = _InputItem(
+            values,
+            [str(n) for n in feature_names] if feature_names is not None else names,
+            [str(t) for t in time_labels] if time_labels is not None else labels,
+            units,
+        )
+        return self
+
+    def add_metrics(
+        self,
+        metrics: Mapping[str, Mapping[str, float]],
+        *,
+        curves: Mapping[str, Mapping[str, Any]] | None = None,
+        sample: int = 0,
+    ) -> Report:
+        """Add faithfulness metrics per method, and optionally their curves.
+
+        Known metric names get a one-line explanation on the page: ``completeness``,
+        ``deletion_auc``, ``insertion_auc``; others are listed as they are.
+
+        Args:
+            metrics: per method, metric name -> number, e.g.
+                ``{"lime": {"deletion_auc": 0.2, "insertion_auc": 0.7}}``.
+            curves: per method, ``{"deletion": Curve, "insertion": Curve}`` from
+                :mod:`explainr.metrics`, drawn as a figure.
+            sample: batch index of the curves to draw.
+
+        Returns:
+            The report, for chaining.
+        """
+        for method, values in metrics.items():
+            self.metrics.setdefault(str(method), {}).update(
+                {str(k): float(v) for k, v in values.items()}
+            )
+        for method, pair in (curves or {}).items():
+            for curve in pair.values():
+                _stats.check_sample(sample, len(curve.outputs))
+            self.curves[str(method)] = dict(pair)
+        self.curves_sample = sample
+        return self
+
+    def to_html(self, plotlyjs: str = "inline") -> str:
+        """The report as one HTML page.
+
+        Args:
+            plotlyjs: ``"inline"`` puts plotly.js in the page (fully self-contained);
+                ``"shared"`` loads ``plotly.min.js`` from the page's folder.
+
+        Returns:
+            The page.
+        """
+        from explainr.report._sections import build
+
+        _html.check_plotlyjs(plotlyjs)
+        start = time.perf_counter()
+        packer = _html.Packer()
+        body = build(self, packer)
+        built = time.perf_counter() - start
+        anchors = [("overview", "Overview"), *(anchor for anchor, _ in body)]
+        sections = "".join(h for _, h in body)
+        page = f"{top(self, built, anchors)}<main>{overview(self)}{sections}</main>"
+        return _html.page(self.title, page, packer.packed(), plotlyjs, STYLE)
+
+    def save(self, path: str | os.PathLike[str], plotlyjs: str = "inline") -> Path:
+        """Write the report to ``path`` atomically, creating missing folders.
+
+        Args:
+            path: the ``.html`` file to write.
+            plotlyjs: ``"inline"`` (one self-contained file) or ``"shared"`` (also write,
+                or reuse, ``plotly.min.js`` beside it; for folders of many reports).
+
+        Returns:
+            The path written.
+        """
+        text = self.to_html(plotlyjs)
+        if plotlyjs == "shared":  # the library first, so the page never lacks it
+            _html.write_shared_plotlyjs(Path(path).parent)
+        return _html.write_atomic(path, text)
+
+    def _repr_html_(self) -> str:
+        page = html.escape(self.to_html(), quote=True)
+        return (
+            f'<iframe srcdoc="{page}" style="width:100%;height:900px;border:1px solid #ddd" '
+            'sandbox="allow-scripts"></iframe>'
+        )
+
+
+def window_values(x: Any) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """A window as a float array, with the DataFrame's column names and index labels.
+
+    Args:
+        x: a ``pandas.DataFrame`` ``(time, feature)``, a numpy array or a torch tensor of
+            shape ``(time, feature)`` or ``(batch, time, feature)``.
+
+    Returns:
+        ``(values, feature_names or None, time_labels or None)``.
+    """
+    import pandas as pd
+
+    if isinstance(x, pd.Series):
+        x = x.to_frame()
+    if isinstance(x, pd.DataFrame):
+        return x.to_numpy(dtype=np.float64), [str(c) for c in x.columns], time_labels_of(x.index)
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy(), None, None
+    return np.asarray(x, dtype=np.float64), None, None
+
+
+def time_labels_of(index: Any) -> list[str]:
+    """Readable labels of a pandas index: dates without a midnight time when all are dates."""
+    import pandas as pd
+
+    if isinstance(index, pd.DatetimeIndex):
+        if (index == index.normalize()).all():
+            return [str(t.date()) for t in index]
+        return [t.isoformat(sep=" ") for t in index]
+    return [str(t) for t in index]

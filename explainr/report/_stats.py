@@ -1,0 +1,185 @@
+"""The few numbers the report shows that are not in a trace or an attribution already.
+
+Plain numpy functions, so that plot code only reshapes: gate saturation fractions
+(Karpathy, Johnson & Fei-Fei 2015), the most active units, time binning for large
+inputs and a model's summary.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainr._errors import ExplainrError
+
+LEFT = 0.1  # a gate below this is left-saturated (mostly closed)
+RIGHT = 0.9  # a gate above this is right-saturated (mostly open)
+
+
+def unit_matrix(values: torch.Tensor | np.ndarray, sample: int | None) -> np.ndarray:
+    """One sample's (or every sample's) values as ``(units, time)`` float32.
+
+    Args:
+        values: ``(batch, time, *unit_shape)``; ConvLSTM's ``(channels, height, width)``
+            unit shape is averaged over height and width, one row per channel.
+        sample: batch index, or None to put every sample side by side along time.
+
+    Returns:
+        ``(units, time)`` float32, or ``(units, batch * time)`` when ``sample`` is None.
+    """
+    arr = values.detach().cpu().float().numpy() if isinstance(values, torch.Tensor) else values
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim == 5:  # ConvLSTM: (batch, time, channels, height, width)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            arr = np.nanmean(arr, axis=(3, 4))
+    if arr.ndim != 3:
+        raise ExplainrError(f"expected (batch, time, units) values, got shape {arr.shape}")
+    if sample is None:
+        return arr.transpose(2, 0, 1).reshape(arr.shape[2], -1)
+    check_sample(sample, arr.shape[0])
+    return arr[sample].T
+
+
+def check_sample(sample: int, batch: int) -> None:
+    """Raise an ExplainrError unless ``0 <= sample < batch``."""
+    if not isinstance(sample, int | np.integer) or not 0 <= sample < batch:
+        raise ExplainrError(f"sample={sample!r} is out of range for a batch of {batch}")
+
+
+def saturation(gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of time each unit's gate is left- (< 0.1) and right-saturated (> 0.9).
+
+    Args:
+        gate: ``(units, time)`` activations in [0, 1]; NaN steps (past a packed
+            sequence's length) are not counted.
+
+    Returns:
+        ``(left, right)``, each ``(units,)`` in [0, 1].
+
+    >>> left, right = saturation(np.array([[0.0, 0.05, 0.5, 0.95]]))
+    >>> float(left[0]), float(right[0])
+    (0.5, 0.25)
+    """
+    valid = ~np.isnan(gate)
+    steps = np.maximum(valid.sum(axis=1), 1)
+    with np.errstate(invalid="ignore"):
+        left = ((gate < LEFT) & valid).sum(axis=1) / steps
+        right = ((gate > RIGHT) & valid).sum(axis=1) / steps
+    return left, right
+
+
+def most_active(hidden: np.ndarray, top: int) -> list[int]:
+    """Indices of the ``top`` units whose hidden state varies most over time.
+
+    Args:
+        hidden: ``(units, time)``.
+        top: how many units to return.
+
+    Returns:
+        Unit indices, most active first.
+    """
+    spread = np.nan_to_num(np.nanstd(hidden, axis=1), nan=-1.0)
+    return [int(u) for u in np.argsort(-spread, kind="stable")[:top]]
+
+
+def time_factor(cells: int, max_cells: int) -> int:
+    """The smallest whole number of steps per bin that brings ``cells`` under ``max_cells``."""
+    return max(1, math.ceil(cells / max_cells)) if max_cells > 0 else 1
+
+
+def bin_time(values: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over bins of ``factor`` consecutive steps along the last axis.
+
+    Args:
+        values: ``(..., time)``.
+        factor: steps per bin; 1 returns ``values`` unchanged. A last, shorter bin is kept.
+
+    Returns:
+        ``(..., ceil(time / factor))``.
+    """
+    if factor <= 1:
+        return values
+    steps = values.shape[-1]
+    pad = (-steps) % factor
+    padded = np.concatenate(
+        [values, np.full((*values.shape[:-1], pad), np.nan, values.dtype)], axis=-1
+    )
+    binned = padded.reshape(*values.shape[:-1], -1, factor)
+    with warnings.catch_warnings():  # all-NaN bins (packed input) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(binned, axis=-1).astype(values.dtype)
+
+
+def bin_labels(labels: Sequence[str], factor: int) -> list[str]:
+    """The first label of each bin of ``factor`` steps."""
+    return list(labels)[::factor] if factor > 1 else list(labels)
+
+
+def spread_over_groups(a: Any, sample: int) -> bool:
+    """Whether an attribution's cells were valued in groups (equal values within each group).
+
+    Perturbation methods value a group of cells at once and spread it evenly; gradient
+    methods value every cell, even when the result also lists groups.
+
+    Args:
+        a: an :class:`~explainr.Attribution` (``values`` ``(batch, time, feature)``).
+        sample: batch index to check.
+    """
+    if not a.groups:
+        return False
+    values = np.asarray(a.values[sample], dtype=np.float64)
+    tolerance = 1e-9 * max(float(np.abs(values).max()), 1e-12)
+    for group in a.groups:
+        start, stop = group.time
+        cells = values[start:stop] if group.feature is None else values[start:stop, group.feature]
+        if cells.size and float(np.ptp(cells)) > tolerance:
+            return False
+    return True
+
+
+def model_summary(model: torch.nn.Module) -> dict[str, Any]:
+    """Recurrent modules, their sizes and the parameter count of a model.
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        ``{"name": class name, "parameters": int, "trainable": int, "modules": [{"name",
+        "kind", "input_size", "hidden_size", "num_layers", "bidirectional"}]}``.
+    """
+    from explainr.record import find_recurrent
+
+    named = dict(model.named_modules())
+    modules = []
+    for name, kind in find_recurrent(model).items():
+        m = named[name]
+        modules.append(
+            {
+                "name": name or "(model)",
+                "kind": kind,
+                "input_size": _first_attr(m, ("input_size", "input_channels")),
+                "hidden_size": _first_attr(m, ("hidden_size", "hidden_channels")),
+                "num_layers": getattr(m, "num_layers", 1),
+                "bidirectional": bool(getattr(m, "bidirectional", False)),
+            }
+        )
+    params = list(model.parameters())
+    return {
+        "name": type(model).__name__,
+        "parameters": sum(p.numel() for p in params),
+        "trainable": sum(p.numel() for p in params if p.requires_grad),
+        "modules": modules,
+    }
+
+
+def _first_attr(module: torch.nn.Module, names: Sequence[str]) -> Any:
+    for n in names:
+        if hasattr(module, n):
+            return getattr(module, n)
+    return None

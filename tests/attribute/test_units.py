@@ -1,0 +1,100 @@
+"""attribute_units: captum's layer IG at the head's input; completeness; coverage; errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import LayerIntegratedGradients
+from torch import nn
+
+import explainr
+from explainr import ExplainrError
+
+from .conftest import Recurrent
+
+CONFIGS = [  # kind, layers, use, bidirectional
+    ("lstm", 1, "output", False),
+    ("lstm", 2, "state", False),
+    ("gru", 2, "output", False),
+    ("gru", 1, "state", True),
+    ("lstm", 2, "output", True),
+]
+
+
+@pytest.mark.parametrize(("kind", "layers", "use", "bidirectional"), CONFIGS)
+def test_matches_layer_ig_at_head_input(kind, layers, use, bidirectional) -> None:
+    # The head reads only top-layer hidden states: out[:, -1] ("output"), or the final
+    # states h_n ("state": the reverse direction's is out[:, 0]), so captum's layer IG on
+    # the head's input is the same attribution.
+    torch.manual_seed(0)
+    model = Recurrent(3, 4, kind=kind, layers=layers, use=use, bidirectional=bidirectional).eval()
+    x = torch.randn(3, 7, 3)
+    units = explainr.attribute_units(model, x, n_steps=40, progress=False)
+    head = LayerIntegratedGradients(model, model.head).attribute(
+        x, baselines=torch.zeros(1, 7, 3), target=0, n_steps=40, attribute_to_layer_input=True
+    )
+    head = head.detach().double().numpy()
+    assert units.values.shape == (3, 7, 8 if bidirectional else 4)
+    expected = np.zeros_like(units.values)
+    if use == "state" and bidirectional:
+        expected[:, -1, :4], expected[:, 0, 4:] = head[:, :4], head[:, 4:]
+    else:
+        expected[:, -1] = head
+    np.testing.assert_allclose(units.values, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(units.uncovered, 0.0, atol=1e-7)
+    assert units.completeness_error.max() < 0.01
+    assert units.layer == layers - 1
+
+
+class UsesCell(nn.Module):
+    """Reads the LSTM's c_n and every layer's h_n: not all top-layer hidden states."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(3, 4, num_layers=2, batch_first=True)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, (h, c) = self.rnn(x)
+        return self.head(torch.cat([out[:, 3], h[0], c[0], c[1]], dim=1))
+
+
+def test_uncovered_states_keep_sums() -> None:
+    torch.manual_seed(0)
+    model = UsesCell().eval()
+    units = explainr.attribute_units(model, torch.randn(2, 6, 3), progress=False)
+    assert np.abs(units.uncovered).min() > 0
+    assert np.abs(units.values[:, 3]).sum() > 0 and np.abs(units.values[:, 4:]).sum() == 0
+    assert units.completeness_error.max() < 0.01
+
+
+def test_by_unit_and_top_units() -> None:
+    torch.manual_seed(0)
+    model = Recurrent(3, 6, layers=2).eval()
+    units = explainr.attribute_units(model, torch.randn(4, 8, 3), module="rnn", progress=False)
+    np.testing.assert_allclose(units.by_unit(), units.values.sum(1))
+    top = units.top_units(3)
+    strength = np.abs(units.by_unit()).mean(0)
+    assert strength[top[0]] == strength.max() and list(top) == list(np.argsort(-strength)[:3])
+
+
+class Twice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(3, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(self.rnn(x)[0][..., :3])[0][:, -1, 0]
+
+
+def test_errors() -> None:
+    model = Recurrent(3, 4).eval()
+    with pytest.raises(ExplainrError, match=r"module='lstm' is no module.*candidates \['rnn'\]"):
+        explainr.attribute_units(model, torch.randn(2, 5, 3), module="lstm", progress=False)
+    with pytest.raises(ExplainrError, match=r"module='head' is a Linear"):
+        explainr.attribute_units(model, torch.randn(2, 5, 3), module="head", progress=False)
+    with pytest.raises(ExplainrError, match=r"ran 2 times in one forward"):
+        explainr.attribute_units(Twice(), torch.randn(2, 5, 3), progress=False)
+    with pytest.raises(ExplainrError, match=r"NaN/Inf"):
+        explainr.attribute_units(model, torch.full((2, 5, 3), float("nan")), progress=False)

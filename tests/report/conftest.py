@@ -1,0 +1,5 @@
+"""Fixtures of the report tests (defined in report_helpers.py)."""
+
+from report_helpers import forecast
+
+__all__ = ["forecast"]
