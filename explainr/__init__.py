@@ -21,11 +21,11 @@ __version__ = "0.1.0"
 
 # Public names that live in modules with heavy imports: loaded on first access.
 _LAZY = {
-    "attribute": "explainr.attribute",
-    "attribute_units": "explainr.attribute",
-    "Attribution": "explainr.attribute",
-    "UnitAttribution": "explainr.attribute",
-    "sliding_windows": "explainr.attribute",
+    "attribute": "explainr.attribution",
+    "attribute_units": "explainr.attribution",
+    "Attribution": "explainr.attribution",
+    "UnitAttribution": "explainr.attribution",
+    "sliding_windows": "explainr.attribution",
     "Report": "explainr.report",
     "explain": "explainr.report",
     "Explanation": "explainr.report",
@@ -58,7 +58,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from explainr import metrics, nn, plots, zoo
-    from explainr.attribute import (
+    from explainr.attribution import (
         Attribution,
         UnitAttribution,
         attribute,

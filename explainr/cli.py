@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from explainr._errors import ExplainrError
+from explainr.attribution._inputs import time_labels_of
 
 DEFAULT_METHODS = "integrated_gradients,kernel_shap,lime"
 DEMO_MODEL = "macro_lstm"
@@ -125,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attribution methods (default {DEFAULT_METHODS}); also gradient_shap, exact_shapley, occlusion",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for sampling methods (default 0)")
+    p.add_argument(
+        "--group-by",
+        default="time_feature",
+        choices=("time", "feature", "time_feature"),
+        help="how kernel SHAP and LIME group cells: time blocks, features, or both (default)",
+    )
 
     p = sub.add_parser(
         "record",
@@ -169,7 +176,7 @@ def _inputs(args: argparse.Namespace):
     """(model, x, raw windows, feature names) for explain/record."""
     from explainr import zoo
     from explainr._load import load_model, read_table
-    from explainr.attribute import sliding_windows
+    from explainr.attribution import sliding_windows
 
     if args.window < 1:
         raise ExplainrError(f"--window must be a positive number of steps, got {args.window}")
@@ -201,27 +208,48 @@ def _inputs(args: argparse.Namespace):
 def _explain(args: argparse.Namespace) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     model, x, windows, features, entry = _inputs(args)
-    labels = [str(t) for t in windows.time_labels[-1]]
-    raw = windows.x[-1].numpy() if entry is not None else None  # original units for the plots
-    summary = f"{args.data}: {len(x)} window(s) of {args.window} steps x {len(features)} features"
     return _run_explain(
         model,
         x,
-        features,
-        labels,
-        methods,
-        args.target,
-        args.seed,
-        Path(args.out),
+        features=features,
+        labels=windows.time_labels[-1],
+        methods=methods,
+        target=args.target,
+        seed=args.seed,
+        group_by=args.group_by,
+        out=Path(args.out),
         title=f"{Path(args.data).name}: {args.model}",
-        raw=raw,
-        data_summary=summary,
+        raw=windows.x[-1].numpy() if entry is not None else None,  # original units
+        data_summary=f"{args.data}: {len(x)} window(s) of {args.window} steps x {len(features)} features",
     )
 
 
-def _run_explain(
-    model, x, features, labels, methods, target, seed, out, title, raw, data_summary
-) -> int:
+def _demo(args: argparse.Namespace) -> int:
+    from explainr import zoo
+
+    entry = zoo.load(args.model)
+    x, raw = entry.windows(last=1)
+    data = entry.card.get("data", {})
+    print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
+    return _run_explain(
+        entry.model,
+        x,
+        features=list(entry.feature_names),
+        labels=time_labels_of(raw[-1].index),
+        methods=tuple(DEFAULT_METHODS.split(",")),
+        target=None,
+        seed=0,
+        group_by="time_feature",
+        out=Path(args.out),
+        title=f"explainr demo: {entry.name}",
+        raw=raw[-1],
+        data_summary=f"{data.get('file', '')} ({data.get('source', 'shipped data')}), "
+        f"last window of {entry.window} steps",
+    )
+
+
+def _run_explain(model, x, *, features, labels, methods, out, **options) -> int:
+    """Explain the last window of ``x``, write the report, print a short summary."""
     import explainr
 
     start = time.perf_counter()
@@ -229,15 +257,11 @@ def _run_explain(
         model,
         x,
         methods=methods,
-        target=target,
         feature_names=features,
         time_labels=labels,
         progress=sys.stderr.isatty(),
-        seed=seed,
-        title=title,
-        raw=raw,
-        data_summary=data_summary,
         sample=len(x) - 1,
+        **options,
     )
     path = ex.save_html(out)
     print(f"report: {path}")
@@ -246,42 +270,23 @@ def _run_explain(
     return 0
 
 
-def _summary(ex, features: list[str], time_labels: list[str]) -> str:
-    lines = []
+def _summary(ex, features: list[str], labels: list[str]) -> str:
+    """Top features, top time steps and completeness of each method, for the last window."""
+    first = next(iter(ex.attributions.values()))
+    lines = [
+        f"prediction {first.prediction[-1]:.4g} (baseline input gives "
+        f"{first.baseline_prediction[-1]:.4g})"
+    ]
     for method, a in ex.attributions.items():
-        by_feature = abs(a.by_feature()[-1])
-        by_time = abs(a.by_time()[-1])
-        top_f = [features[i] for i in by_feature.argsort()[::-1][:3]]
-        top_t = [str(time_labels[i]) for i in by_time.argsort()[::-1][:3]]
-        err = float(a.completeness_error[-1])
-        lines.append(
-            f"{method:<22} top features: {', '.join(top_f):<40} top steps: {', '.join(top_t):<30} completeness error: {err:.2%}"
-        )
+        by_feature, by_time = a.by_feature()[-1], a.by_time()[-1]
+        top_f = abs(by_feature).argsort()[::-1][:3]
+        top_t = abs(by_time).argsort()[::-1][:3]
+        lines += [
+            f"{method} (completeness error {float(a.completeness_error[-1]):.2%})",
+            "  top features: " + ", ".join(f"{features[i]} ({by_feature[i]:+.3g})" for i in top_f),
+            "  top steps:    " + ", ".join(f"{labels[i]} ({by_time[i]:+.3g})" for i in top_t),
+        ]
     return "\n".join(lines)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from explainr import zoo
-
-    entry = zoo.load(args.model)
-    x, raw = entry.windows(last=1)
-    labels = [str(t) for t in raw[-1].index]
-    print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
-    data = entry.card.get("data", {})
-    summary = f"{data.get('file', '')} ({data.get('source', 'shipped data')}), last window of {entry.window} steps"
-    return _run_explain(
-        entry.model,
-        x,
-        list(entry.feature_names),
-        labels,
-        tuple(DEFAULT_METHODS.split(",")),
-        None,
-        0,
-        Path(args.out),
-        title=f"explainr demo: {entry.name}",
-        raw=raw[-1],
-        data_summary=summary,
-    )
 
 
 def _record(args: argparse.Namespace) -> int:

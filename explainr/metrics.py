@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from explainr._errors import ExplainrError
-from explainr.attribute._inputs import check_count, to_baselines, to_inputs
-from explainr.attribute._model import ScalarModel, model_device_dtype, preserved
-from explainr.attribute._result import Attribution
+from explainr.attribution._inputs import check_count, to_baselines, to_inputs
+from explainr.attribution._model import ScalarModel, model_device_dtype, preserved
+from explainr.attribution._result import Attribution
 
 __all__ = ["Agreement", "Curve", "completeness", "deletion", "insertion", "rank_agreement"]
 

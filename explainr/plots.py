@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explainr._errors import ExplainrError
-from explainr.attribute._result import Attribution
+from explainr.attribution._result import Attribution
 from explainr.record import ModuleRecord, Trace
 from explainr.report import _stats
 

@@ -9,7 +9,7 @@ import torch
 
 import explainr
 from explainr import plots
-from explainr.attribute._result import Attribution
+from explainr.attribution._result import Attribution
 from explainr.nn import ConvLSTM, PeepholeLSTM
 
 XSS = "<img src=x onerror=alert(1)>"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from explainr._errors import ExplainrError
-from explainr.attribute import Attribution, attribute
+from explainr.attribution import Attribution, attribute
 from explainr.record import Trace, find_recurrent, record
 from explainr.report import _stats
 from explainr.report._report import Report, window_values

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from explainr._errors import ExplainrError
-from explainr.attribute import Attribution, UnitAttribution
+from explainr.attribution import Attribution, UnitAttribution
+from explainr.attribution._inputs import time_labels_of
 from explainr.record import ModuleRecord, Trace
 from explainr.report import _html, _stats
 from explainr.report._header import overview, top
@@ -313,14 +314,3 @@ def window_values(x: Any) -> tuple[np.ndarray, list[str] | None, list[str] | Non
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().double().numpy(), None, None
     return np.asarray(x, dtype=np.float64), None, None
-
-
-def time_labels_of(index: Any) -> list[str]:
-    """Readable labels of a pandas index: dates without a midnight time when all are dates."""
-    import pandas as pd
-
-    if isinstance(index, pd.DatetimeIndex):
-        if (index == index.normalize()).all():
-            return [str(t.date()) for t in index]
-        return [t.isoformat(sep=" ") for t in index]
-    return [str(t) for t in index]

@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from explainr.attribute._result import Attribution
+from explainr.attribution._inputs import time_labels_of
+from explainr.attribution._result import Attribution
 from explainr.report._html import _decode, dequantise
-from explainr.report._report import time_labels_of
 
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 5000  # lime's default num_samples for tabular and text
 KERNEL_WIDTH = 0.25

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import explainr
-from explainr.attribute._groups import default_window, make_grouping
+from explainr.attribution._groups import default_window, make_grouping
 
 from .conftest import Recurrent
 

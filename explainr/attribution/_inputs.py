@@ -1,6 +1,6 @@
 """Normalise and validate what users pass: windows, baselines, names and settings.
 
-Every public function of `explainr.attribute` starts here, so every method accepts the
+Every public function of `explainr.attribution` starts here, so every method accepts the
 same inputs and rejects bad ones with the same `ExplainrError` messages.
 """
 
@@ -36,7 +36,7 @@ def to_inputs(x: Any, feature_names: list[str] | None = None) -> Inputs:
     time_labels: list[str] | None = None
     if isinstance(x, pd.DataFrame):
         columns = [str(c) for c in x.columns]
-        time_labels = [str(t) for t in x.index]
+        time_labels = time_labels_of(x.index)
         x = _frame_values(x, "x")
     tensor = _as_tensor(x, "x")
     if tensor.ndim == 2:
@@ -153,3 +153,12 @@ def _feature_names(names: list[str] | None, features: int) -> list[str]:
             "name per feature (last axis of x)"
         )
     return names
+
+
+def time_labels_of(index: Any) -> list[str]:
+    """Readable labels of a pandas index: dates without a midnight time when all are dates."""
+    if isinstance(index, pd.DatetimeIndex):
+        if (index == index.normalize()).all():
+            return [str(t.date()) for t in index]
+        return [t.isoformat(sep=" ") for t in index]
+    return [str(t) for t in index]

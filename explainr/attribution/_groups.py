@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainr._errors import ExplainrError
-from explainr.attribute._result import Group
+from explainr.attribution._result import Group
 
 GROUP_BY = ("time", "feature", "time_feature")
 TIME_BLOCKS = 10  # default number of time blocks

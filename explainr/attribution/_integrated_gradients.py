@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainr.attribute._model import chunks, gradient_pass
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._model import chunks, gradient_pass
+from explainr.attribution._problem import Computed, Problem
 
 
 def compute(problem: Problem) -> Computed:

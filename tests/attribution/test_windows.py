@@ -32,7 +32,7 @@ def test_windows_end_at_last_row(df, window, step, last, starts) -> None:
     assert w.x.dtype == torch.float32 and tuple(w.x.shape) == (len(starts), window, 2)
     for i, s in enumerate(starts):
         np.testing.assert_array_equal(w.x[i].numpy(), df.to_numpy()[s : s + window])
-        assert w.time_labels[i] == [str(t) for t in df.index[s : s + window]]
+        assert w.time_labels[i] == [f"{t:%Y-%m-%d}" for t in df.index[s : s + window]]
     assert w.feature_names == ["load", "temp"]
     x, names, labels, starts = w  # unpacks like a tuple
     assert x is w.x and labels is w.time_labels and starts is w.starts

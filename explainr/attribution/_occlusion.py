@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._problem import Computed, Problem
 
 
 def occluded_cells(time: int, features: int, window: int, group_by: str) -> np.ndarray:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainr.attribute._model import chunks, gradient_pass, seeded
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._model import chunks, gradient_pass, seeded
+from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 200  # shap GradientExplainer's default; see benchmarks/attribution.py
 

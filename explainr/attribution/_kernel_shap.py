@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 from torch import Tensor
 
-from explainr.attribute._model import seeded
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._model import seeded
+from explainr.attribution._problem import Computed, Problem
 
 
 def default_samples(groups: int) -> int:

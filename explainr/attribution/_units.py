@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from explainr._errors import ExplainrError
-from explainr.attribute._inputs import check_count, to_baselines, to_inputs
-from explainr.attribute._model import (
+from explainr.attribution._inputs import check_count, to_baselines, to_inputs
+from explainr.attribution._model import (
     ScalarModel,
     chunks,
     gradient_pass,

@@ -14,7 +14,7 @@ import numpy as np
 from torch import nn
 
 from explainr._errors import ExplainrError
-from explainr.attribute import (
+from explainr.attribution import (
     _exact_shapley,
     _gradient_shap,
     _integrated_gradients,
@@ -22,17 +22,17 @@ from explainr.attribute import (
     _lime,
     _occlusion,
 )
-from explainr.attribute._groups import Grouping, make_grouping
-from explainr.attribute._inputs import (
+from explainr.attribution._groups import Grouping, make_grouping
+from explainr.attribution._inputs import (
     Inputs,
     check_count,
     check_seed,
     to_baselines,
     to_inputs,
 )
-from explainr.attribute._model import ScalarModel, model_device_dtype, preserved
-from explainr.attribute._problem import Computed, Problem
-from explainr.attribute._result import Attribution
+from explainr.attribution._model import ScalarModel, model_device_dtype, preserved
+from explainr.attribution._problem import Computed, Problem
+from explainr.attribution._result import Attribution
 
 
 @dataclass(frozen=True)

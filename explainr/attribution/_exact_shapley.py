@@ -12,7 +12,7 @@ from math import factorial
 
 import numpy as np
 
-from explainr.attribute._problem import Computed, Problem
+from explainr.attribution._problem import Computed, Problem
 
 MAX_GROUPS = 16
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from explainr._errors import ExplainrError
-from explainr.attribute._inputs import check_count, check_finite
+from explainr.attribution._inputs import check_count, check_finite, time_labels_of
 
 
 class Windows(NamedTuple):
@@ -67,7 +67,7 @@ def sliding_windows(
         starts = starts[-last:]
     x = torch.stack([values[s : s + window] for s in starts])
     check_finite(x, "windows of df")
-    labels = [str(t) for t in df.index]
+    labels = time_labels_of(df.index)
     return Windows(
         x=x,
         feature_names=[str(c) for c in df.columns],

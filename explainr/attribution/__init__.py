@@ -1,0 +1,29 @@
+"""attribute: what a recurrent model's prediction used, per input cell and per hidden unit.
+
+- `attribute`: integrated gradients, gradient SHAP, kernel SHAP, exact Shapley, LIME and
+  occlusion through one pipeline (one private module per method).
+- `attribute_units`: layer integrated gradients on a recurrent module's hidden states.
+- `sliding_windows`: cut model-ready windows from a long DataFrame.
+
+captum, shap and lime are imported only when a method that needs them runs.
+
+The package is named ``attribution`` so that ``explainr.attribute`` is the function.
+"""
+
+from explainr.attribution._attribute import METHODS, attribute
+from explainr.attribution._groups import GROUP_BY
+from explainr.attribution._result import Attribution, Group
+from explainr.attribution._units import UnitAttribution, attribute_units
+from explainr.attribution._windows import Windows, sliding_windows
+
+__all__ = [
+    "GROUP_BY",
+    "METHODS",
+    "Attribution",
+    "Group",
+    "UnitAttribution",
+    "Windows",
+    "attribute",
+    "attribute_units",
+    "sliding_windows",
+]
