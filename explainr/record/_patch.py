@@ -275,11 +275,11 @@ class _KernelCall:
                     parts[(f"gate:{g}", layer, d)] = res[g]
                 if want_cell:
                     parts[("cell", layer, d)] = res["c"]
-                if want_hidden:
-                    hd = h.clone()
+                if want_hidden:  # the kernel's own output: a view, copied only to mark padding
                     if lengths is not None:
-                        hd[_pad_mask(lengths, hd.shape[1]).to(hd.device)] = float("nan")
-                    parts[("hidden", layer, d)] = hd
+                        h = h.clone()
+                        h[_pad_mask(lengths, h.shape[1]).to(h.device)] = float("nan")
+                    parts[("hidden", layer, d)] = h
 
     def _initial(self, state: Tensor) -> Tensor:
         state = state.detach()

@@ -81,13 +81,13 @@ def lstm_layer(
                     out[name] = act[name]
                 elif name in out:
                     out[name][:, s:e] = act[name]
-        if c is not None:
-            ig = act["input"] * act["cell"]
+        if c is not None:  # c_t = f_t * c_{t-1} + i_t * g_t, with i * g written into c first
+            torch.mul(act["input"], act["cell"], out=c[:, s:e])
             f = act["forget"]
             for t in reversed(range(e - s)) if reverse else range(e - s):
                 if reset is not None:
                     c_prev = torch.where(reset[:, s + t, None], c0, c_prev)
-                c_prev = torch.addcmul(ig[:, t], f[:, t], c_prev, out=c[:, s + t])
+                c_prev = c[:, s + t].addcmul_(f[:, t], c_prev)
     if c is not None:
         out["c"] = c
     return _mask(out, lengths)
