@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,16 +83,11 @@ def gradient_pass(model: nn.Module) -> Iterator[None]:
     flag has no effect. Parameters stop requiring grad so backward computes input grads only.
     """
     frozen = [p for p in model.parameters() if p.requires_grad]
-    # None leaves a flag as it is; `flags` restores all of them on exit.
-    with torch.backends.cudnn.flags(
-        enabled=False,
-        benchmark=None,
-        benchmark_limit=None,
-        deterministic=None,
-        allow_tf32=None,
-        fp32_precision=None,
-        depthwise_kernel=None,
-    ):
+    # None leaves a flag as it is; `flags` restores all of them on exit. The other flags
+    # differ between torch versions, so they are taken from its signature.
+    others = inspect.signature(torch.backends.cudnn.flags).parameters
+    keep = {name: None for name in others if name != "enabled"}
+    with torch.backends.cudnn.flags(enabled=False, **keep):
         try:
             for param in frozen:
                 param.requires_grad_(False)
