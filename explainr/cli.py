@@ -25,8 +25,8 @@ EXAMPLES = {
         "      --data series.parquet --window 48 --last 4 --target 0 --out report.html"
     ),
     "record": (
-        "example:\n  explainr record --model macro_lstm --data models/data/macrodata.csv \\\n"
-        "      --time-column date --window 20 --out trace.npz"
+        "example:\n  explainr record --model macro_lstm --data models/data/macro.csv \\\n"
+        "      --time-column date --window 16 --last 8 --out trace.npz"
     ),
     "models": "example:\n  explainr models",
 }
@@ -44,7 +44,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _add_model_data(p: argparse.ArgumentParser, needs_out: str) -> None:
+def _add_model_data(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         required=True,
@@ -76,9 +76,7 @@ def _add_model_data(p: argparse.ArgumentParser, needs_out: str) -> None:
     p.add_argument(
         "--last", type=int, default=1, metavar="K", help="explain the last K windows (default 1)"
     )
-    p.add_argument(
-        "--out", required=needs_out == "required", default=None, metavar="PATH", help="output file"
-    )
+    p.add_argument("--out", required=True, metavar="PATH", help="output file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["explain"],
         formatter_class=fmt,
     )
-    _add_model_data(p, "required")
+    _add_model_data(p)
     p.add_argument(
         "--target",
         type=int,
@@ -139,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["record"],
         formatter_class=fmt,
     )
-    _add_model_data(p, "required")
+    _add_model_data(p)
 
     sub.add_parser(
         "models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt
