@@ -1,5 +1,7 @@
 """Time of a forward under `explainr.record` (all gates and cells kept) vs the plain fused forward.
 
+Both in ``torch.no_grad()`` and in grad mode (the default, as in ``with record(model): y =
+model(x)``): in grad mode on CPU the LSTM's gates come from oneDNN's training workspace.
 Also times the naive alternative users write today: a Python LSTMCell/GRUCell loop that
 stores its gates. Setting: B=64, T=100, F=8, H=64, 2 layers, CPU, 2 threads; ratios come
 from one run, alternating the variants, median of repeats after a warm-up.
@@ -31,7 +33,12 @@ def naive_lstm(cells: list[nn.LSTMCell], x: torch.Tensor) -> list[list[torch.Ten
         c = torch.zeros_like(h)
         outs, gates = [], []
         for t in range(inp.shape[1]):
-            pre = inp[:, t] @ cell.weight_ih.t() + cell.bias_ih + h @ cell.weight_hh.t() + cell.bias_hh
+            pre = (
+                inp[:, t] @ cell.weight_ih.t()
+                + cell.bias_ih
+                + h @ cell.weight_hh.t()
+                + cell.bias_hh
+            )
             i, f, g, o = pre.chunk(4, dim=1)
             i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
             c = f * c + i * g
@@ -109,18 +116,41 @@ def main() -> None:
             with torch.no_grad(), explainr.record(rnn):
                 rnn(x)
 
+        def fused_grad(rnn=rnn):  # grad mode, as in `with record(model): y = model(x)`
+            rnn(x)
+
+        def recorded_grad(rnn=rnn):
+            with explainr.record(rnn):
+                rnn(x)
+
         def python_loop(cells=cells, naive=naive):
             with torch.no_grad():
                 naive(cells, x)
 
-        ms = measure({"fused": fused, "record": recorded, "loop": python_loop}, args.repeats)
-        rows.append((kind, ms))
-    print(f"# record overhead: B={B} T={T} F={F} H={H} layers={LAYERS}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats}")
-    print(f"{'model':<6} {'fused ms':>9} {'record ms':>10} {'ratio':>7} {'python loop ms':>15} {'ratio':>7}")
+        variants = {
+            "fused": fused,
+            "record": recorded,
+            "fused_grad": fused_grad,
+            "record_grad": recorded_grad,
+            "loop": python_loop,
+        }
+        rows.append((kind, measure(variants, args.repeats)))
+    print(
+        f"# record overhead: B={B} T={T} F={F} H={H} layers={LAYERS}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats}"
+    )
+    print("| model | mode | fused ms | record ms | ratio | Python cell loop ms | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for kind, ms in rows:
-        print(f"{kind:<6} {ms['fused']:>9.2f} {ms['record']:>10.2f} {ms['record'] / ms['fused']:>6.2f}x "
-              f"{ms['loop']:>15.2f} {ms['loop'] / ms['fused']:>6.2f}x")
+        loop = f"{ms['loop']:.2f} | {ms['loop'] / ms['fused']:.2f}x"
+        print(
+            f"| {kind} | no_grad | {ms['fused']:.2f} | {ms['record']:.2f} | "
+            f"{ms['record'] / ms['fused']:.2f}x | {loop} |"
+        )
+        print(
+            f"| {kind} | grad | {ms['fused_grad']:.2f} | {ms['record_grad']:.2f} | "
+            f"{ms['record_grad'] / ms['fused_grad']:.2f}x | | |"
+        )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn.modules import rnn as _rnn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from explainr.record import _onednn
 from explainr.record._recompute import gru_layer, lstm_layer
 from explainr.record._trace import GATE_NAMES as _GATES
 
@@ -198,12 +199,22 @@ class _KernelCall:
             w = weights[layer * dirs * per : (layer + 1) * dirs * per]
             rows = slice(layer * dirs, (layer + 1) * dirs)
             h0 = (hx[0][rows], hx[1][rows]) if kind == "lstm" else hx[rows]
+            gates, want_cell, _ = self._wanted(kind, layer)
+            recorded = None  # per direction, gates and cells read from oneDNN's workspace
             if packed:
                 res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
+            elif kind == "lstm" and (gates or want_cell) and _onednn.usable(layer_in, h0, w):
+                res, recorded = _onednn.lstm_layer(
+                    functools.partial(kernel, layer_in, h0, w, has_biases, 1, 0.0, train, bidir,
+                                      batch_first),
+                    layer_in, h0, w, has_biases=has_biases, train=train, bidirectional=bidir,
+                    batch_first=batch_first, gates=gates, want_cell=want_cell,
+                )
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
             self._record_layer(
-                kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts
+                kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts,
+                recorded,
             )
             outputs.append(res[0])
             finals.append(res[1:])
@@ -235,13 +246,16 @@ class _KernelCall:
             return padded if self.unsorted is None else padded[self.unsorted]
         return t if batch_first else t.transpose(0, 1)
 
-    def _record_layer(
-        self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts
-    ) -> None:
+    def _wanted(self, kind: str, layer: int) -> tuple[tuple[str, ...], bool, bool]:
+        """(gate names, cell?, hidden?) the sink keeps for this layer."""
         sink = self.sink
         gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", layer))
-        want_cell = kind == "lstm" and sink.wants("cell", layer)
-        want_hidden = sink.wants("hidden", layer)
+        return gates, kind == "lstm" and sink.wants("cell", layer), sink.wants("hidden", layer)
+
+    def _record_layer(
+        self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts, recorded
+    ) -> None:
+        gates, want_cell, want_hidden = self._wanted(kind, layer)
         if not (gates or want_cell or want_hidden):
             return
         with torch.no_grad():
@@ -254,7 +268,9 @@ class _KernelCall:
             for d in range(dirs):
                 wd = [t.detach() for t in w[d * per : (d + 1) * per]]
                 h = out[..., d * sizes : (d + 1) * sizes]
-                if kind == "lstm":
+                if recorded is not None:
+                    res = recorded[d]
+                elif kind == "lstm":
                     h0_d, c0_d = self._initial(h0[0][d]), self._initial(h0[1][d])
                     res = lstm_layer(
                         x,

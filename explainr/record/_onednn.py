@@ -1,0 +1,302 @@
+"""LSTM gates and cell states read from oneDNN's training workspace instead of recomputed.
+
+On CPU, PyTorch runs a float32 ``nn.LSTM`` through oneDNN, one primitive per layer and
+direction (``aten::mkldnn_rnn_layer``). When grad mode is on, that primitive keeps what its
+backward pass needs in a byte ``workspace``: the activated gates of every step and the cell
+states. Reading them costs a copy; recomputing them costs two large matrix products.
+
+The workspace layout is an internal detail of oneDNN (``src/cpu/rnn/rnn_utils.{hpp,cpp}``,
+``set_workspace_sizes`` / ``set_offsets``); for one layer and one direction it is a sequence
+of regions, each starting on a 4096-byte boundary, all float32:
+
+=====================  ===============================  =========================
+region                 shape                            leading dimension
+=====================  ===============================  =========================
+gates                  (T, B, ld) in processing order   ``good_ld(4 H)``
+ht (for projections)   (T, B, ld), there even without   ``good_ld(H)``
+states                 (layers + 1 = 2, T + 1, B, ld)   ``good_ld(max(F, H))``
+cell states            (2, T + 1, B, H)                 H (not padded)
+diff states (×2)       (2, T + 1, B, ld)                ``good_ld(max(F, H))``
+diff cell states       (2, T + 1, B, H)                 H
+=====================  ===============================  =========================
+
+``good_ld(n)`` rounds n up to 16 floats (64 bytes), plus 16 more if the result is a multiple
+of 256. Gates are i, f, g, o (PyTorch's order), already activated; "processing order" means
+step p is time T-1-p for the reverse direction. The cell state after step p sits at
+``cells[1, p + 1]`` for p < T-1; the last one goes straight to the primitive's ``cy`` output.
+
+Because the layout can change with oneDNN, every use is checked: the workspace size must
+match the layout above, and the gates of the first and last step and the cell states next to
+them must equal a recomputation from the weights (one small matrix product over two steps).
+On any mismatch the caller falls back to recomputing (`explainr.record._recompute`).
+
+Used only while grad mode is on. Then PyTorch itself runs the training primitive, and so
+does this path (same op, same arguments, same autograd graph), so outputs and gradients stay
+bitwise those of an unrecorded call. With grad mode off PyTorch runs the inference primitive,
+which keeps no workspace and whose rounding differs from the training one in the last bits
+for some shapes; running the training primitive as well costs about as much as recomputing,
+so the caller recomputes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+counts: Counter[str] = Counter()  # "onednn": layer directions read from the workspace; "fallback"
+_LSTM_MODE = 2  # ideep::rnn_kind::LSTM
+_PAGE = 4096
+_F32 = 4  # bytes
+_TOL = 1e-5
+_reported = False
+
+
+def usable(x: Tensor, hx: tuple[Tensor, Tensor], weights: list[Tensor]) -> bool:
+    """Whether PyTorch runs this (unpacked) LSTM call through oneDNN's training primitive."""
+    tensors = [x, *hx, *weights]
+    return (
+        torch.is_grad_enabled()
+        and torch.backends.mkldnn.is_available()
+        and torch._C._get_mkldnn_enabled()
+        and not torch.is_autocast_enabled("cpu")
+        and x.dim() == 3
+        and x.numel() > 0
+        and hx[0].shape[-1] == hx[1].shape[-1]  # no proj_size
+        and all(
+            t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided
+            for t in tensors
+        )
+    )
+
+
+def lstm_layer(
+    kernel: Callable[[], Any],
+    x: Tensor,
+    hx: tuple[Tensor, Tensor],
+    weights: list[Tensor],
+    *,
+    has_biases: bool,
+    train: bool,
+    bidirectional: bool,
+    batch_first: bool,
+    gates: tuple[str, ...],
+    want_cell: bool,
+) -> tuple[Any, list[dict[str, Tensor]] | None]:
+    """Run one LSTM layer (all its directions) as PyTorch does and read its gates from oneDNN.
+
+    Call only where `usable` is True (grad mode on).
+
+    Args:
+        kernel: runs the layer through ``_VF.lstm``; used only if the oneDNN call fails.
+        x: the layer input as the kernel gets it, ``(time, batch, features)`` or batch-first.
+        hx: ``(h0, c0)``, each ``(directions, batch, hidden)``.
+        weights: PyTorch's flat per-layer list, w_ih, w_hh[, b_ih, b_hh] per direction.
+        gates, want_cell: what to return (gate names as in `_recompute.LSTM_GATES`).
+
+    Returns:
+        ``(output, h_n, c_n)`` exactly as ``_VF.lstm`` would give them, and per direction a
+        dict of batch-first ``(batch, time, hidden)`` tensors (gates by name, ``"c"`` for the
+        cell state), or None where the workspace could not be read or checked.
+    """
+    dirs = 2 if bidirectional else 1
+    per = len(weights) // dirs
+    x_tm = (x.transpose(0, 1) if batch_first else x).contiguous()
+    h0, c0 = hx[0].contiguous(), hx[1].contiguous()
+    try:
+        runs = [
+            _run(x_tm, h0[d], c0[d], *weights[d * per : (d + 1) * per], reverse=d == 1,
+                 has_biases=has_biases, train=train, bidirectional=bidirectional,
+                 batch_first=batch_first)
+            for d in range(dirs)
+        ]
+    except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
+        _report_fallback(None, x.shape, h0.shape[-1], err)
+        counts["fallback"] += 1
+        return kernel(), None
+    out = torch.cat([r[0] for r in runs], dim=-1) if dirs == 2 else runs[0][0]
+    output = (  # as mkldnn_rnn assembles it
+        out.transpose(0, 1) if batch_first else out,
+        torch.stack([r[1] for r in runs]),
+        torch.stack([r[2] for r in runs]),
+    )
+    records = []
+    with torch.no_grad():
+        for d, (out_d, _, cy, ws) in enumerate(runs):
+            wd = [w.detach() for w in weights[d * per : (d + 1) * per]]
+            rec = read_workspace(ws, x_tm.detach(), out_d.detach(), h0[d].detach(),
+                                 c0[d].detach(), cy.detach(), wd, reverse=d == 1,
+                                 gates=gates, want_cell=want_cell)
+            if rec is None:
+                counts["fallback"] += 1
+                return output, None
+            records.append(rec)
+    counts["onednn"] += dirs
+    return output, records
+
+
+def _run(x: Tensor, h0: Tensor, c0: Tensor, *w: Tensor, reverse: bool, has_biases: bool,
+         train: bool, bidirectional: bool, batch_first: bool) -> tuple:
+    """One direction through ``aten::mkldnn_rnn_layer``, with the arguments ``mkldnn_rnn`` uses:
+    ``(output (T, B, H), h_n, c_n, workspace)``."""
+    if has_biases:
+        b_ih, b_hh = w[2], w[3]
+    else:  # what PyTorch passes (unused by the primitive when has_biases is False)
+        b_ih, b_hh = torch.zeros_like(w[0]), torch.zeros_like(w[1])
+    return torch.ops.aten.mkldnn_rnn_layer(
+        x, w[0], w[1], b_ih, b_hh, h0, c0, reverse, [], _LSTM_MODE, h0.shape[-1], 1,
+        has_biases, bidirectional, batch_first, train,
+    )
+
+
+def read_workspace(
+    ws: Tensor | None,
+    x: Tensor,
+    h: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    cy: Tensor,
+    weights: list[Tensor],
+    *,
+    reverse: bool,
+    gates: tuple[str, ...],
+    want_cell: bool,
+) -> dict[str, Tensor] | None:
+    """Gates and cell states of one direction from its workspace, checked; None if unusable.
+
+    ``x`` ``(T, B, F)`` and ``h`` ``(T, B, H)`` are time-major, ``h`` being the output of the
+    same run; results are batch-first ``(B, T, H)``.
+    """
+    steps, batch, features = x.shape
+    hidden = h.shape[-1]
+    view = _views(ws, steps, batch, features, hidden)
+    if view is None or not _checks(x, h, h0, c0, cy, weights, *view, reverse=reverse):
+        _report_fallback(ws, x.shape, hidden)
+        return None
+    ws_gates, ws_cells = view
+    out = {}
+    names = ("input", "forget", "cell", "output")
+    if set(gates) == set(names):  # one copy of all four; the gates are views of it
+        block = _time_order(ws_gates, reverse, batch_first=False)
+        for k, name in enumerate(names):
+            out[name] = block[..., k * hidden : (k + 1) * hidden].transpose(0, 1)
+        return out | ({"c": _cells(ws_cells, cy, reverse)} if want_cell else {})
+    for k, name in enumerate(names):
+        if name in gates:
+            out[name] = _time_order(ws_gates[..., k * hidden : (k + 1) * hidden], reverse)
+    if want_cell:
+        out["c"] = _cells(ws_cells, cy, reverse)
+    return out
+
+
+def workspace_layout(steps: int, batch: int, features: int, hidden: int) -> dict[str, int]:
+    """Byte offsets of the gates and cell states, and the total size, for one direction."""
+    sizes = {  # in floats, in oneDNN's order
+        "gates": steps * batch * _good_ld(4 * hidden),
+        "ht": steps * batch * _good_ld(hidden),
+        "states": 2 * (steps + 1) * batch * _good_ld(max(features, hidden)),
+        "cells": 2 * (steps + 1) * batch * hidden,
+        "diff_states_layer": 2 * (steps + 1) * batch * _good_ld(max(features, hidden)),
+        "diff_states_iter": 2 * (steps + 1) * batch * _good_ld(max(features, hidden)),
+        "diff_cells": 2 * (steps + 1) * batch * hidden,
+        "grid": 0,
+    }
+    layout, offset = {}, 0
+    for name, floats in sizes.items():
+        offset = _round_up(offset, _PAGE)
+        layout[name] = offset
+        offset += floats * _F32
+    layout["total"] = offset
+    return layout
+
+
+def _views(ws: Tensor | None, steps: int, batch: int, features: int, hidden: int):
+    """(gates ``(T, B, 4H)``, cells after steps 0..T-2 ``(T-1, B, H)``), processing order."""
+    if ws is None or ws.dtype != torch.uint8 or ws.dim() != 1:
+        return None
+    layout = workspace_layout(steps, batch, features, hidden)
+    if ws.numel() != layout["total"]:
+        return None
+    floats = ws.view(torch.float32)
+    ld = _good_ld(4 * hidden)
+    ws_gates = floats[: steps * batch * ld].view(steps, batch, ld)[..., : 4 * hidden]
+    start = layout["cells"] // _F32
+    cells = floats[start : start + 2 * (steps + 1) * batch * hidden]
+    ws_cells = cells.view(2, steps + 1, batch, hidden)[1, 1:steps]
+    return ws_gates, ws_cells
+
+
+def _checks(x, h, h0, c0, cy, weights, ws_gates, ws_cells, *, reverse: bool) -> bool:
+    """The first and last steps' gates, and the cell states around them, from the weights."""
+    steps, hidden = x.shape[0], h.shape[-1]
+    first, last = (steps - 1, 0) if reverse else (0, steps - 1)
+    before_last = last + 1 if reverse else last - 1  # time of the step processed before `last`
+    h_prev = torch.stack([h0, h[before_last] if steps > 1 else h0])
+    pre = torch.stack([x[first], x[last]]) @ weights[0].t() + h_prev @ weights[1].t()
+    if len(weights) == 4:
+        pre += weights[2] + weights[3]
+    i, f, g, o = pre.split(hidden, dim=-1)
+    want = torch.cat([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()], dim=-1)
+    got = torch.stack([ws_gates[0], ws_gates[-1]])
+    i, f, g, _ = got.split(hidden, dim=-1)
+    c_first, c_before_last = (ws_cells[0], ws_cells[-1]) if steps > 1 else (cy, c0)
+    errors = torch.stack([
+        (got - want).abs().max(),
+        (f[0] * c0 + i[0] * g[0] - c_first).abs().max(),
+        (f[1] * c_before_last + i[1] * g[1] - cy).abs().max(),
+    ])
+    return bool(errors.max() <= _TOL)  # False for NaN too
+
+
+def _time_order(t: Tensor, reverse: bool, batch_first: bool = True) -> Tensor:
+    """A copy of a processing-order ``(T, B, H)`` view in time order, as a batch-first
+    ``(B, T, H)`` tensor (or time-major, contiguous)."""
+    if reverse:  # flip copies; the transpose is a view of that copy
+        t = t.flip(0)
+        return t.transpose(0, 1) if batch_first else t
+    return t.transpose(0, 1).contiguous() if batch_first else t.contiguous()
+
+
+def _cells(ws_cells: Tensor, cy: Tensor, reverse: bool) -> Tensor:
+    """Batch-first cell states in time order: ``ws_cells[p]`` after step p < T-1, then cy."""
+    steps = ws_cells.shape[0] + 1
+    out = cy.new_empty(cy.shape[0], steps, cy.shape[1])
+    if reverse:  # step p is time T-1-p
+        out[:, 0] = cy
+        out[:, 1:] = ws_cells.flip(0).transpose(0, 1)
+    else:
+        out[:, :-1] = ws_cells.transpose(0, 1)
+        out[:, -1] = cy
+    return out
+
+
+def _report_fallback(
+    ws: Tensor | None, shape: torch.Size, hidden: int, err: Exception | None = None
+) -> None:
+    """Say once, at debug level, that the workspace could not be used."""
+    global _reported
+    if _reported:
+        return
+    _reported = True
+    why = f"the oneDNN call failed ({err})" if err is not None else (
+        f"its workspace ({None if ws is None else ws.numel()} bytes) does not have the "
+        "expected layout or values"
+    )
+    log.debug("LSTM layer with input %s, hidden %d: %s; recomputing gates instead",
+              tuple(shape), hidden, why)
+
+
+def _good_ld(n: int) -> int:
+    """oneDNN's ``rnn_utils::get_good_ld`` for float32: 64-byte rows, avoiding 4K aliasing."""
+    ld = _round_up(n, 64 // _F32)
+    return ld + 64 // _F32 if ld % 256 == 0 else ld
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
