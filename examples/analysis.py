@@ -1,6 +1,6 @@
 """explainr in analysis code: load a model, record it, attribute, look at numbers, save a report.
 
-    python examples/analysis.py [--quick]
+python examples/analysis.py [--quick]
 """
 
 from __future__ import annotations
@@ -31,9 +31,19 @@ def main() -> None:
     print(f"layer-1 forget gate: mean {forget.mean():.3f}, shape {tuple(forget.shape)}")
 
     # 3. Attribute the forecasts; grouped SHAP over 4-quarter blocks x series.
-    ig = explainr.attribute(zoo.model, x, method="integrated_gradients", feature_names=zoo.feature_names)
-    shap = explainr.attribute(zoo.model, x, method="kernel_shap", window=4, group_by="time_feature",
-                              n_samples=256 if args.quick else None, feature_names=zoo.feature_names)
+    ig = explainr.attribute(
+        zoo.model, x, method="integrated_gradients", feature_names=zoo.feature_names, progress=False
+    )
+    shap = explainr.attribute(
+        zoo.model,
+        x,
+        method="kernel_shap",
+        window=4,
+        group_by="time_feature",
+        n_samples=256 if args.quick else None,
+        feature_names=zoo.feature_names,
+        progress=False,
+    )
 
     # 4. Numbers as pandas tables.
     when = [f"{w.index[-1]:%Y-%m}" for w in raw]

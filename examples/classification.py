@@ -31,9 +31,15 @@ def main() -> None:
     print(f"predicted class: {classes[target]} (p={probs[target]:.2f})")
 
     ex = explainr.explain(
-        zoo.model, x, methods=("integrated_gradients", "occlusion", "kernel_shap"), target=target,
-        feature_names=zoo.feature_names, time_labels=raw[-1].index.strftime("%Y-%m").tolist(),
-        raw=raw[-1], window=3, n_samples=200 if args.quick else None,
+        zoo.model,
+        x,
+        methods=("integrated_gradients", "occlusion", "kernel_shap"),
+        target=target,
+        feature_names=zoo.feature_names,
+        time_labels=raw[-1].index.strftime("%Y-%m").tolist(),
+        raw=raw[-1],
+        window=3,
+        n_samples=200 if args.quick else None,
         title=f"El Nino classifier: why '{classes[target]}'",
     )
     a = ex.attributions["integrated_gradients"]

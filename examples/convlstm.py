@@ -29,12 +29,17 @@ def main() -> None:
     r = rec.trace[name]
     forget = r.gate("forget")  # (1, 8, channels, 8, 8)
     print(f"module {name!r} ({r.kind}): forget-gate maps {tuple(forget.shape)}")
-    print("mean forget gate per frame:", " ".join(f"{v:.2f}" for v in forget.mean(dim=(0, 2, 3, 4)).tolist()))
+    print(
+        "mean forget gate per frame:",
+        " ".join(f"{v:.2f}" for v in forget.mean(dim=(0, 2, 3, 4)).tolist()),
+    )
 
-    a = explainr.attribute(zoo.model, x, method="integrated_gradients")
+    a = explainr.attribute(zoo.model, x, method="integrated_gradients", progress=False)
     by_frame = a.by_time()[0]
-    print(f"predicted column {prediction.item():.2f}; |attribution| per frame:",
-          " ".join(f"{abs(v):.2f}" for v in by_frame))
+    print(
+        f"predicted column {prediction.item():.2f}; |attribution| per frame:",
+        " ".join(f"{abs(v):.2f}" for v in by_frame),
+    )
     pixels = a.values[0, -1].reshape(8, 8)
     row, col = divmod(int(abs(pixels).argmax()), 8)
     print(f"most important pixel of the last frame: row {row}, column {col}")

@@ -24,9 +24,13 @@ def main() -> None:
     x, raw = zoo.windows(last=1)  # scaled model input (1, 16, 11) and the window in original units
     methods = ("integrated_gradients", "kernel_shap", "lime")
     ex = explainr.explain(
-        zoo.model, x, methods=methods,
-        feature_names=zoo.feature_names, time_labels=[f"{t:%Y-%m}" for t in raw[-1].index],
-        raw=raw[-1], n_samples=200 if args.quick else None,
+        zoo.model,
+        x,
+        methods=methods,
+        feature_names=zoo.feature_names,
+        time_labels=[f"{t:%Y-%m}" for t in raw[-1].index],
+        raw=raw[-1],
+        n_samples=200 if args.quick else None,
         title="US inflation forecast (macro_lstm)",
         data_summary=f"statsmodels macrodata, quarters {raw[-1].index[0]:%Y-%m} to {raw[-1].index[-1]:%Y-%m}",
     )
@@ -35,8 +39,11 @@ def main() -> None:
     for method, a in ex.attributions.items():
         by_feature = a.by_feature()[0]
         top = sorted(zip(zoo.feature_names, by_feature, strict=True), key=lambda p: -abs(p[1]))[:3]
-        print(f"{method:<22}" + ", ".join(f"{name} {value:+.3f}" for name, value in top)
-              + f"   completeness error {a.completeness_error[0]:.2%}")
+        print(
+            f"{method:<22}"
+            + ", ".join(f"{name} {value:+.3f}" for name, value in top)
+            + f"   completeness error {a.completeness_error[0]:.2%}"
+        )
     print(f"report: {ex.save_html(args.out)}")
 
 

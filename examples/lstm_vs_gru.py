@@ -53,20 +53,29 @@ def main() -> None:
             loss.backward()
             opt.step()
         model.eval()
-        ex = explainr.explain(model, test_x, methods=("integrated_gradients",), title=f"Sunspots {name}")
+        ex = explainr.explain(
+            model, test_x, methods=("integrated_gradients",), title=f"Sunspots {name}"
+        )
         r = ex.trace["rnn"]
         gates = r.gate_names
-        saturated = {g: float(((r.gate(g) < 0.1) | (r.gate(g) > 0.9)).float().mean()) for g in gates
-                     if g not in ("cell", "new")}
-        print(f"{name}: train MSE {loss.item():.3f}; fraction of saturated gate values: "
-              + ", ".join(f"{g} {v:.0%}" for g, v in saturated.items()))
+        saturated = {
+            g: float(((r.gate(g) < 0.1) | (r.gate(g) > 0.9)).float().mean())
+            for g in gates
+            if g not in ("cell", "new")
+        }
+        print(
+            f"{name}: train MSE {loss.item():.3f}; fraction of saturated gate values: "
+            + ", ".join(f"{g} {v:.0%}" for g, v in saturated.items())
+        )
         reports[name] = ex
         print(f"  report: {ex.save_html(f'reports/sunspots_{name.lower()}.html')}")
 
     a, b = (reports[k].attributions["integrated_gradients"] for k in ("LSTM", "GRU"))
     agreement = metrics.rank_agreement(a, b)
-    print(f"LSTM vs GRU attributions: Spearman {agreement.spearman[0]:.2f}, "
-          f"top-{agreement.k} overlap {agreement.top_k_overlap[0]:.0%}")
+    print(
+        f"LSTM vs GRU attributions: Spearman {agreement.spearman[0]:.2f}, "
+        f"top-{agreement.k} overlap {agreement.top_k_overlap[0]:.0%}"
+    )
 
 
 if __name__ == "__main__":

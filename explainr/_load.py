@@ -33,7 +33,9 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
 
     if spec in zoo.names():
         if weights is not None:
-            raise ExplainrError(f"--weights is for factory models; zoo model {spec!r} ships its own")
+            raise ExplainrError(
+                f"--weights is for factory models; zoo model {spec!r} ships its own"
+            )
         return zoo.load(spec).model
     if ":" in spec and not Path(spec).is_file():
         model = _from_factory(spec)
@@ -75,16 +77,22 @@ def _from_factory(spec: str) -> nn.Module:
                 module = importlib.import_module(target)
             finally:
                 sys.path.pop(0)
-    except (ImportError, FileNotFoundError) as e:
-        raise ExplainrError(f"cannot import {target!r} from model spec {spec!r}: {e}") from e
+    except Exception as e:  # importing runs the user's code: any error may come out
+        raise ExplainrError(
+            f"cannot import {target!r} from model spec {spec!r}: {type(e).__name__}: {e}"
+        ) from e
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ExplainrError(f"{target!r} has no callable {attr!r} (from model spec {spec!r})")
-    model = factory()
-    if not isinstance(model, nn.Module):
+    try:
+        model = factory()
+    except Exception as e:  # the user's factory; it must build the model with no arguments
         raise ExplainrError(
-            f"{spec} returned a {type(model).__name__}, not a torch.nn.Module"
-        )
+            f"{spec}() failed: {type(e).__name__}: {e}; the factory must build the model "
+            "with no arguments"
+        ) from e
+    if not isinstance(model, nn.Module):
+        raise ExplainrError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
@@ -130,17 +138,24 @@ def read_table(
     except ImportError as e:
         raise ExplainrError(f"reading {path} needs pyarrow: pip install 'explainr[parquet]'") from e
     except Exception as e:  # pandas raises many types for unreadable files
-        raise ExplainrError(f"cannot read {path} as {'Parquet' if file.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {e}") from e
+        raise ExplainrError(
+            f"cannot read {path} as {'Parquet' if file.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {e}"
+        ) from e
     if time_column is not None:
         if time_column not in df.columns:
-            raise ExplainrError(f"--time-column {time_column!r} is not a column of {path}; columns: {list(df.columns)}")
+            raise ExplainrError(
+                f"--time-column {time_column!r} is not a column of {path}; columns: {list(df.columns)}"
+            )
         index = df.pop(time_column)
-        parsed = pd.to_datetime(index, errors="coerce") if index.dtype == object else index
+        textual = index.dtype == object or pd.api.types.is_string_dtype(index)
+        parsed = pd.to_datetime(index, errors="coerce") if textual else index
         df.index = parsed if not pd.isna(parsed).any() else index
     if features is not None:
         missing = [f for f in features if f not in df.columns]
         if missing:
-            raise ExplainrError(f"features {missing} are not columns of {path}; columns: {list(df.columns)}")
+            raise ExplainrError(
+                f"features {missing} are not columns of {path}; columns: {list(df.columns)}"
+            )
         df = df[features]
     else:
         df = df.select_dtypes(include=[np.number])

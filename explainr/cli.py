@@ -74,7 +74,11 @@ def _add_model_data(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--time-column", metavar="COL", help="column holding the time labels")
     p.add_argument(
-        "--last", type=int, default=1, metavar="K", help="explain the last K windows (default 1)"
+        "--last",
+        type=int,
+        default=1,
+        metavar="K",
+        help="cut the last K windows (default 1); all are attributed and scored, the report and summary show the latest",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="output file")
 
@@ -83,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="explainr",
         description="Explain trained recurrent models (LSTM, GRU, peephole LSTM, ConvLSTM).",
+        epilog="examples:\n  explainr demo\n  explainr models\n"
+        "  explainr explain --model sunspots_gru --data models/data/sunspots.csv "
+        "--time-column year --window 30 --out reports/sunspots.html\n"
+        "Run 'explainr COMMAND --help' for each command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -102,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model", default=DEMO_MODEL, metavar="NAME", help=f"zoo model (default {DEMO_MODEL})"
+    )
+    p.add_argument(
+        "--target",
+        type=int,
+        metavar="K",
+        help="output to explain (classifiers: the predicted class)",
     )
 
     p = sub.add_parser(
@@ -182,6 +197,10 @@ def _inputs(args: argparse.Namespace):
         raise ExplainrError(f"--last must be at least 1, got {args.last}")
     features = args.features.split(",") if args.features else None
     entry = zoo.load(args.model) if args.model in zoo.names() else None
+    if entry is not None and args.weights is not None:
+        raise ExplainrError(
+            f"--weights is for factory models; zoo model {args.model!r} ships its own weights"
+        )
     if entry is not None and features is None:
         features = list(entry.feature_names)
     model = (
@@ -223,10 +242,16 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import torch
+
     from explainr import zoo
 
     entry = zoo.load(args.model)
     x, raw = entry.windows(last=1)
+    target = args.target
+    if target is None and entry.task == "classify":  # explain the class the model predicts
+        with torch.no_grad():
+            target = int(entry.model(x)[-1].argmax())
     data = entry.card.get("data", {})
     print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
     return _run_explain(
@@ -235,7 +260,7 @@ def _demo(args: argparse.Namespace) -> int:
         features=list(entry.feature_names),
         labels=time_labels_of(raw[-1].index),
         methods=tuple(DEFAULT_METHODS.split(",")),
-        target=None,
+        target=target,
         seed=0,
         group_by="time_feature",
         out=Path(args.out),

@@ -35,6 +35,12 @@ FACTORY = textwrap.dedent(
 
     def not_a_module():
         return 42
+
+    def boom():
+        raise ValueError("cannot build")
+
+    def needs_args(size):
+        return Net()
     """
 )
 
@@ -42,7 +48,10 @@ FACTORY = textwrap.dedent(
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "explainr", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -50,6 +59,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("cli")
     (d / "mymodels.py").write_text(FACTORY)
+    (d / "broken.py").write_text("def build(:\n")
     rng = np.random.default_rng(0)
     df = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
     df.insert(0, "day", pd.date_range("2024-01-01", periods=40, freq="D").strftime("%Y-%m-%d"))
@@ -88,9 +98,9 @@ def test_models_lists_every_zoo_model() -> None:
     assert listed == zoo.names()
 
 
-@pytest.mark.parametrize("command", ["demo", "explain", "record", "models"])
+@pytest.mark.parametrize("command", ["", "demo", "explain", "record", "models"])
 def test_help_has_an_example(command: str) -> None:
-    res = run(command, "--help")
+    res = run(*([command] if command else []), "--help")
     assert res.returncode == 0
     assert "example" in res.stdout
 
@@ -98,9 +108,22 @@ def test_help_has_an_example(command: str) -> None:
 def test_explain_factory_with_weights_writes_report(workdir: Path) -> None:
     out = workdir / "out" / "report.html"
     res = run(
-        "explain", "--model", "mymodels:build", "--weights", "weights.pt", "--data", "series.csv",
-        "--time-column", "day", "--window", "12", "--methods", "integrated_gradients,occlusion",
-        "--out", str(out), cwd=workdir,
+        "explain",
+        "--model",
+        "mymodels:build",
+        "--weights",
+        "weights.pt",
+        "--data",
+        "series.csv",
+        "--time-column",
+        "day",
+        "--window",
+        "12",
+        "--methods",
+        "integrated_gradients,occlusion",
+        "--out",
+        str(out),
+        cwd=workdir,
     )
     assert res.returncode == 0, res.stderr
     assert out.is_file() and out.stat().st_size > 100_000
@@ -112,8 +135,20 @@ def test_explain_factory_with_weights_writes_report(workdir: Path) -> None:
 def test_record_writes_npz_matching_a_plain_run(workdir: Path) -> None:
     out = workdir / "trace.npz"
     res = run(
-        "record", "--model", "mymodels.py:build", "--data", "series.csv", "--time-column", "day",
-        "--window", "10", "--last", "3", "--out", str(out), cwd=workdir,
+        "record",
+        "--model",
+        "mymodels.py:build",
+        "--data",
+        "series.csv",
+        "--time-column",
+        "day",
+        "--window",
+        "10",
+        "--last",
+        "3",
+        "--out",
+        str(out),
+        cwd=workdir,
     )
     assert res.returncode == 0, res.stderr
     arrays = np.load(out)
@@ -138,18 +173,97 @@ def test_record_writes_npz_matching_a_plain_run(workdir: Path) -> None:
     [
         (["--model", "mymodels:build", "--data", "missing.csv", "--window", "5"], ["missing.csv"]),
         (["--model", "mymodels:build", "--data", "nan.csv", "--window", "5"], ["'b'", "row 8"]),
-        (["--model", "mymodels:build", "--data", "series.csv", "--window", "400"], ["400", "40 rows"]),
-        (["--model", "mymodels:build", "--data", "series.csv", "--window", "5", "--methods", "magic"], ["magic"]),
+        (
+            ["--model", "mymodels:build", "--data", "series.csv", "--window", "400"],
+            ["400", "40 rows"],
+        ),
+        (
+            [
+                "--model",
+                "mymodels:build",
+                "--data",
+                "series.csv",
+                "--window",
+                "5",
+                "--methods",
+                "magic",
+            ],
+            ["magic"],
+        ),
         (["--model", "mymodels:nope", "--data", "series.csv", "--window", "5"], ["nope"]),
-        (["--model", "nosuchpkg.mod:build", "--data", "series.csv", "--window", "5"], ["nosuchpkg"]),
-        (["--model", "mymodels:not_a_module", "--data", "series.csv", "--window", "5"], ["not a torch.nn.Module"]),
-        (["--model", "mymodels:build", "--weights", "wrong.pt", "--data", "series.csv", "--window", "5"], ["do not fit"]),
+        (
+            ["--model", "nosuchpkg.mod:build", "--data", "series.csv", "--window", "5"],
+            ["nosuchpkg"],
+        ),
+        (
+            ["--model", "mymodels:not_a_module", "--data", "series.csv", "--window", "5"],
+            ["not a torch.nn.Module"],
+        ),
+        (
+            [
+                "--model",
+                "mymodels:build",
+                "--weights",
+                "wrong.pt",
+                "--data",
+                "series.csv",
+                "--window",
+                "5",
+            ],
+            ["do not fit"],
+        ),
         (["--model", "whole.pt", "--data", "series.csv", "--window", "5"], ["--unsafe-pickle"]),
-        (["--model", "mymodels:build", "--data", "series.csv", "--window", "5", "--features", "a,zz"], ["zz"]),
+        (
+            [
+                "--model",
+                "mymodels:build",
+                "--data",
+                "series.csv",
+                "--window",
+                "5",
+                "--features",
+                "a,zz",
+            ],
+            ["zz"],
+        ),
         (["--model", "mymodels:build", "--data", "series.csv", "--window", "0"], ["--window"]),
+        (["--model", "mymodels:boom", "--data", "series.csv", "--window", "5"], ["cannot build"]),
+        (
+            ["--model", "mymodels:needs_args", "--data", "series.csv", "--window", "5"],
+            ["no arguments"],
+        ),
+        (["--model", "broken.py:build", "--data", "series.csv", "--window", "5"], ["SyntaxError"]),
+        (
+            [
+                "--model",
+                "macro_lstm",
+                "--weights",
+                "weights.pt",
+                "--data",
+                "series.csv",
+                "--window",
+                "5",
+            ],
+            ["ships its own"],
+        ),
+        (
+            [
+                "--model",
+                "mymodels:build",
+                "--data",
+                "series.csv",
+                "--features",
+                "a,b",
+                "--window",
+                "5",
+            ],
+            ["failed on input"],
+        ),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_no_file(workdir: Path, args: list[str], needles: list[str]) -> None:
+def test_bad_input_is_one_line_exit_2_and_no_file(
+    workdir: Path, args: list[str], needles: list[str]
+) -> None:
     out = workdir / "bad" / "report.html"
     res = run("explain", *args, "--out", str(out), cwd=workdir)
     assert_one_line_error(res, *needles)
@@ -158,8 +272,19 @@ def test_bad_input_is_one_line_exit_2_and_no_file(workdir: Path, args: list[str]
 
 def test_unsafe_pickle_flag_loads_whole_module(workdir: Path) -> None:
     out = workdir / "pickle.npz"
-    res = run("record", "--model", "whole.pt", "--unsafe-pickle", "--data", "series.csv",
-              "--window", "6", "--out", str(out), cwd=workdir)
+    res = run(
+        "record",
+        "--model",
+        "whole.pt",
+        "--unsafe-pickle",
+        "--data",
+        "series.csv",
+        "--window",
+        "6",
+        "--out",
+        str(out),
+        cwd=workdir,
+    )
     assert res.returncode == 0, res.stderr
     assert np.load(out)["rnn/cell/l0/d0"].shape == (1, 6, 8)
 
@@ -167,3 +292,16 @@ def test_unsafe_pickle_flag_loads_whole_module(workdir: Path) -> None:
 def test_usage_error_is_one_line() -> None:
     assert_one_line_error(run("explain", "--window", "3"), "--model")
     assert_one_line_error(run("frobnicate"))
+
+
+def test_demo_of_the_classifier_explains_the_predicted_class(tmp_path: Path) -> None:
+    out = tmp_path / "el.html"
+    res = run("demo", "--model", "elnino_classifier", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.is_file()
+    entry = zoo.load("elnino_classifier")
+    x, _ = entry.windows(last=1)
+    with torch.no_grad():
+        logits = entry.model(x)[0]
+    predicted = float(logits[int(logits.argmax())])
+    assert f"prediction {predicted:.4g}" in res.stdout

@@ -21,7 +21,10 @@ def test_there_are_examples() -> None:
 def test_example_runs(script: Path, tmp_path: Path) -> None:
     res = subprocess.run(
         [sys.executable, str(script), "--quick"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr

@@ -74,6 +74,17 @@ def preserved(model: nn.Module) -> Iterator[None]:
                     del found[key]
 
 
+def model_failed(x: Tensor, error: Exception) -> ExplainrError:
+    """The error to raise when the user's model fails on ``x`` ``(batch, time, feature)``."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ExplainrError(
+        f"the model failed on input of shape {tuple(x.shape)} (batch, time, feature): "
+        f"{type(error).__name__}: {first}. Check that x has the feature count (and, for "
+        "fixed-length models, the time steps) the model was trained on, features in the last "
+        "axis, and that the model takes (batch, time, feature) (batch_first)."
+    )
+
+
 @contextlib.contextmanager
 def gradient_pass(model: nn.Module) -> Iterator[None]:
     """Forward+backward block: cuDNN off, parameters frozen; previous state restored after.
@@ -87,11 +98,24 @@ def gradient_pass(model: nn.Module) -> Iterator[None]:
     # differ between torch versions, so they are taken from its signature.
     others = inspect.signature(torch.backends.cudnn.flags).parameters
     keep = {name: None for name in others if name != "enabled"}
-    with torch.backends.cudnn.flags(enabled=False, **keep):
+    if torch.is_inference_mode_enabled():
+        raise ExplainrError(
+            "gradient methods cannot run inside torch.inference_mode(): call them outside it, "
+            "or use a perturbation method (kernel_shap, lime, occlusion, exact_shapley)"
+        )
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False, **keep):
         try:
             for param in frozen:
                 param.requires_grad_(False)
             yield
+        except RuntimeError as error:
+            if "does not require grad" not in str(error):
+                raise
+            raise ExplainrError(
+                "the model's output is not differentiable with respect to its input (a "
+                ".detach(), .numpy() or integer step in forward?); gradient methods need it. "
+                "Use a perturbation method instead: kernel_shap, lime, occlusion, exact_shapley"
+            ) from error
         finally:
             for param in frozen:
                 param.requires_grad_(True)
@@ -172,13 +196,7 @@ class ScalarModel:
             with torch.no_grad():
                 out = model(first)
         except Exception as error:
-            raise ExplainrError(
-                f"the model failed on input of shape {tuple(first.shape)} (batch, time, "
-                f"feature): {type(error).__name__}: {error}. Check that x has the feature "
-                "count (and, for fixed-length models, the time steps) the model was trained "
-                "on, features in the last axis, and that the model takes (batch, time, "
-                "feature) (batch_first)."
-            ) from error
+            raise model_failed(first, error) from error
         matrix = _as_matrix(out, len(first))
         column = _check_target(target, matrix.shape[1])
         scalar = cls(model, column, rows)

@@ -3,4 +3,12 @@
 from explainr.record._recorder import Recorder, find_recurrent, record, recurrent_kind
 from explainr.record._trace import GATE_NAMES, ModuleRecord, Trace
 
-__all__ = ["GATE_NAMES", "ModuleRecord", "Recorder", "Trace", "find_recurrent", "record", "recurrent_kind"]
+__all__ = [
+    "GATE_NAMES",
+    "ModuleRecord",
+    "Recorder",
+    "Trace",
+    "find_recurrent",
+    "record",
+    "recurrent_kind",
+]

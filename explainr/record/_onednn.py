@@ -58,6 +58,13 @@ _TOL = 1e-5
 _reported = False
 
 
+def _autocast_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled()
+
+
 def usable(x: Tensor, hx: tuple[Tensor, Tensor], weights: list[Tensor]) -> bool:
     """Whether PyTorch runs this (unpacked) LSTM call through oneDNN's training primitive."""
     tensors = [x, *hx, *weights]
@@ -65,7 +72,7 @@ def usable(x: Tensor, hx: tuple[Tensor, Tensor], weights: list[Tensor]) -> bool:
         torch.is_grad_enabled()
         and torch.backends.mkldnn.is_available()
         and torch._C._get_mkldnn_enabled()
-        and not torch.is_autocast_enabled("cpu")
+        and not _autocast_cpu()
         and x.dim() == 3
         and x.numel() > 0
         and hx[0].shape[-1] == hx[1].shape[-1]  # no proj_size
@@ -111,9 +118,17 @@ def lstm_layer(
     h0, c0 = hx[0].contiguous(), hx[1].contiguous()
     try:
         runs = [
-            _run(x_tm, h0[d], c0[d], *weights[d * per : (d + 1) * per], reverse=d == 1,
-                 has_biases=has_biases, train=train, bidirectional=bidirectional,
-                 batch_first=batch_first)
+            _run(
+                x_tm,
+                h0[d],
+                c0[d],
+                *weights[d * per : (d + 1) * per],
+                reverse=d == 1,
+                has_biases=has_biases,
+                train=train,
+                bidirectional=bidirectional,
+                batch_first=batch_first,
+            )
             for d in range(dirs)
         ]
     except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
@@ -130,9 +145,18 @@ def lstm_layer(
     with torch.no_grad():
         for d, (out_d, _, cy, ws) in enumerate(runs):
             wd = [w.detach() for w in weights[d * per : (d + 1) * per]]
-            rec = read_workspace(ws, x_tm.detach(), out_d.detach(), h0[d].detach(),
-                                 c0[d].detach(), cy.detach(), wd, reverse=d == 1,
-                                 gates=gates, want_cell=want_cell)
+            rec = read_workspace(
+                ws,
+                x_tm.detach(),
+                out_d.detach(),
+                h0[d].detach(),
+                c0[d].detach(),
+                cy.detach(),
+                wd,
+                reverse=d == 1,
+                gates=gates,
+                want_cell=want_cell,
+            )
             if rec is None:
                 counts["fallback"] += 1
                 return output, None
@@ -141,8 +165,17 @@ def lstm_layer(
     return output, records
 
 
-def _run(x: Tensor, h0: Tensor, c0: Tensor, *w: Tensor, reverse: bool, has_biases: bool,
-         train: bool, bidirectional: bool, batch_first: bool) -> tuple:
+def _run(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    *w: Tensor,
+    reverse: bool,
+    has_biases: bool,
+    train: bool,
+    bidirectional: bool,
+    batch_first: bool,
+) -> tuple:
     """One direction through ``aten::mkldnn_rnn_layer``, with the arguments ``mkldnn_rnn`` uses:
     ``(output (T, B, H), h_n, c_n, workspace)``."""
     if has_biases:
@@ -150,8 +183,22 @@ def _run(x: Tensor, h0: Tensor, c0: Tensor, *w: Tensor, reverse: bool, has_biase
     else:  # what PyTorch passes (unused by the primitive when has_biases is False)
         b_ih, b_hh = torch.zeros_like(w[0]), torch.zeros_like(w[1])
     return torch.ops.aten.mkldnn_rnn_layer(
-        x, w[0], w[1], b_ih, b_hh, h0, c0, reverse, [], _LSTM_MODE, h0.shape[-1], 1,
-        has_biases, bidirectional, batch_first, train,
+        x,
+        w[0],
+        w[1],
+        b_ih,
+        b_hh,
+        h0,
+        c0,
+        reverse,
+        [],
+        _LSTM_MODE,
+        h0.shape[-1],
+        1,
+        has_biases,
+        bidirectional,
+        batch_first,
+        train,
     )
 
 
@@ -246,11 +293,13 @@ def _checks(x, h, h0, c0, cy, weights, ws_gates, ws_cells, *, reverse: bool) -> 
     got = torch.stack([ws_gates[0], ws_gates[-1]])
     i, f, g, _ = got.split(hidden, dim=-1)
     c_first, c_before_last = (ws_cells[0], ws_cells[-1]) if steps > 1 else (cy, c0)
-    errors = torch.stack([
-        (got - want).abs().max(),
-        (f[0] * c0 + i[0] * g[0] - c_first).abs().max(),
-        (f[1] * c_before_last + i[1] * g[1] - cy).abs().max(),
-    ])
+    errors = torch.stack(
+        [
+            (got - want).abs().max(),
+            (f[0] * c0 + i[0] * g[0] - c_first).abs().max(),
+            (f[1] * c_before_last + i[1] * g[1] - cy).abs().max(),
+        ]
+    )
     return bool(errors.max() <= _TOL)  # False for NaN too
 
 
@@ -284,12 +333,20 @@ def _report_fallback(
     if _reported:
         return
     _reported = True
-    why = f"the oneDNN call failed ({err})" if err is not None else (
-        f"its workspace ({None if ws is None else ws.numel()} bytes) does not have the "
-        "expected layout or values"
+    why = (
+        f"the oneDNN call failed ({err})"
+        if err is not None
+        else (
+            f"its workspace ({None if ws is None else ws.numel()} bytes) does not have the "
+            "expected layout or values"
+        )
     )
-    log.debug("LSTM layer with input %s, hidden %d: %s; recomputing gates instead",
-              tuple(shape), hidden, why)
+    log.debug(
+        "LSTM layer with input %s, hidden %d: %s; recomputing gates instead",
+        tuple(shape),
+        hidden,
+        why,
+    )
 
 
 def _good_ld(n: int) -> int:

@@ -205,15 +205,33 @@ class _KernelCall:
                 res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
             elif kind == "lstm" and (gates or want_cell) and _onednn.usable(layer_in, h0, w):
                 res, recorded = _onednn.lstm_layer(
-                    functools.partial(kernel, layer_in, h0, w, has_biases, 1, 0.0, train, bidir,
-                                      batch_first),
-                    layer_in, h0, w, has_biases=has_biases, train=train, bidirectional=bidir,
-                    batch_first=batch_first, gates=gates, want_cell=want_cell,
+                    functools.partial(
+                        kernel, layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first
+                    ),
+                    layer_in,
+                    h0,
+                    w,
+                    has_biases=has_biases,
+                    train=train,
+                    bidirectional=bidir,
+                    batch_first=batch_first,
+                    gates=gates,
+                    want_cell=want_cell,
                 )
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
             self._record_layer(
-                kind, layer, layer_in, res[0], h0, w, dirs, per, batch_sizes, batch_first, parts,
+                kind,
+                layer,
+                layer_in,
+                res[0],
+                h0,
+                w,
+                dirs,
+                per,
+                batch_sizes,
+                batch_first,
+                parts,
                 recorded,
             )
             outputs.append(res[0])
@@ -291,9 +309,9 @@ class _KernelCall:
                     parts[(f"gate:{g}", layer, d)] = res[g]
                 if want_cell:
                     parts[("cell", layer, d)] = res["c"]
-                if want_hidden:  # the kernel's own output: a view, copied only to mark padding
+                if want_hidden:  # a copy: the kernel's output is the model's to change
+                    h = h.clone()
                     if lengths is not None:
-                        h = h.clone()
                         h[_pad_mask(lengths, h.shape[1]).to(h.device)] = float("nan")
                     parts[("hidden", layer, d)] = h
 

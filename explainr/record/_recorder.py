@@ -71,7 +71,9 @@ class Recorder:
             found = {m: found[m] for m in modules}
         self._gates = None if gates is None else frozenset(_check_names(gates, _ALL_GATES, "gate"))
         self._states = frozenset(_check_names(states, STATE_NAMES, "state"))
-        self._layers = None if layers is None else _check_layers(layers, self._count_layers(model, found))
+        self._layers = (
+            None if layers is None else _check_layers(layers, self._count_layers(model, found))
+        )
         self._dtype = dtype
         named = dict(model.named_modules())
         self._modules = {name: named[name] for name in found}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,12 +222,20 @@ class Trace(Mapping[str, ModuleRecord]):
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **self.to_dict())
-            os.replace(tmp, path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez_compressed(fh, **self.to_dict())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         except OSError as e:
-            raise ExplainrError(f"cannot write trace to {str(path)!r}: {e.strerror}") from e
+            raise ExplainrError(
+                f"cannot write trace to {str(path)!r}: {e.strerror or e}; choose a folder you "
+                "can write to"
+            ) from e
         return path
 
     def _check(self, name: str) -> None:

@@ -15,9 +15,11 @@ import torch
 
 from explainr._errors import ExplainrError
 from explainr.attribution import Attribution, attribute
+from explainr.attribution._inputs import to_inputs
+from explainr.attribution._model import model_failed
 from explainr.record import Trace, find_recurrent, record
 from explainr.report import _stats
-from explainr.report._report import Report, window_values
+from explainr.report._report import Report
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def explain(
     target: int | None = None,
     baselines: Any = None,
     window: int | None = None,
-    group_by: str = "time",
+    group_by: str = "time_feature",
     n_steps: int = 50,
     n_samples: int | None = None,
     feature_names: Sequence[str] | None = None,
@@ -160,7 +162,8 @@ def explain(
     ['completeness', 'deletion_auc', 'insertion_auc']
     """
     start = time.perf_counter()
-    xt, names, labels = _as_batch(x)
+    inputs = to_inputs(x)  # (batch, time, feature), checked: rank, NaN, non-numeric
+    xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
     names = [str(n) for n in feature_names] if feature_names is not None else names
     labels = [str(t) for t in time_labels] if time_labels is not None else labels
     _stats.check_sample(sample, xt.shape[0])
@@ -219,23 +222,6 @@ def explain(
     )
 
 
-def _as_batch(x: Any) -> tuple[torch.Tensor, list[str] | None, list[str] | None]:
-    """``x`` as a float ``(batch, time, feature)`` tensor, with names and labels if a DataFrame."""
-    if isinstance(x, torch.Tensor):
-        values, names, labels = x, None, None
-    else:
-        array, names, labels = window_values(x)
-        values = torch.tensor(array, dtype=torch.float32)
-    if values.dim() == 2:
-        values = values.unsqueeze(0)
-    if values.dim() != 3:
-        raise ExplainrError(
-            f"x must be (batch, time, feature) or one (time, feature) window; got shape "
-            f"{tuple(values.shape)}"
-        )
-    return values, names, labels
-
-
 def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
     """Gates and states of one eval-mode forward pass; the model's modes are restored."""
     if not find_recurrent(model):
@@ -250,7 +236,10 @@ def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
     try:
         model.eval()
         with torch.no_grad(), record(model) as rec:
-            model(x)
+            try:
+                model(x)
+            except Exception as error:
+                raise model_failed(x, error) from error
     finally:
         for module, training in modes:
             module.training = training

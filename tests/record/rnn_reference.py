@@ -56,9 +56,16 @@ def _params(module: nn.Module, suffix: str) -> dict[str, Tensor | None]:
         t = getattr(module, name + suffix, None)
         return None if t is None else t.detach().double()
 
-    return {n: get(w) for n, w in
-            [("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"),
-             ("b_hh", "bias_hh"), ("w_hr", "weight_hr")]}
+    return {
+        n: get(w)
+        for n, w in [
+            ("w_ih", "weight_ih"),
+            ("w_hh", "weight_hh"),
+            ("b_ih", "bias_ih"),
+            ("b_hh", "bias_hh"),
+            ("w_hr", "weight_hr"),
+        ]
+    }
 
 
 @dataclass
@@ -95,8 +102,14 @@ def rnn_reference(
     batch, steps = x.shape[0], x.shape[1]
     lengths = [steps] * batch if lengths is None else list(lengths)
     x = x.detach().double()
-    h0 = x.new_zeros(module.num_layers * dirs, batch, out_size) if h0 is None else h0.detach().double()
-    c0 = x.new_zeros(module.num_layers * dirs, batch, hidden) if c0 is None else c0.detach().double()
+    h0 = (
+        x.new_zeros(module.num_layers * dirs, batch, out_size)
+        if h0 is None
+        else h0.detach().double()
+    )
+    c0 = (
+        x.new_zeros(module.num_layers * dirs, batch, hidden) if c0 is None else c0.detach().double()
+    )
     nan = float("nan")
     ref = Reference(h_n=torch.zeros_like(h0), c_n=torch.zeros_like(c0) if is_lstm else None)
     layer_in = x

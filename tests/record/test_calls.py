@@ -37,8 +37,9 @@ def _assert_matches(r, ref, gate_names, layers: int, dirs: int, has_cell: bool) 
     for layer in range(layers):
         for d in range(dirs):
             for g in gate_names:
-                torch.testing.assert_close(r.gate(g, layer, d).double(), ref.gates[(g, layer, d)],
-                                           **TOL)
+                torch.testing.assert_close(
+                    r.gate(g, layer, d).double(), ref.gates[(g, layer, d)], **TOL
+                )
             torch.testing.assert_close(r.hidden(layer, d).double(), ref.hidden[(layer, d)], **TOL)
             if has_cell:
                 torch.testing.assert_close(r.cell(layer, d).double(), ref.cells[(layer, d)], **TOL)
@@ -46,8 +47,9 @@ def _assert_matches(r, ref, gate_names, layers: int, dirs: int, has_cell: bool) 
 
 def test_subclass_transforming_its_input_is_recorded_with_the_kernel_input() -> None:
     torch.manual_seed(3)
-    lstm = ScaledInputLSTM(FEATURES, HIDDEN, num_layers=2, bidirectional=True,
-                           batch_first=True).eval()
+    lstm = ScaledInputLSTM(
+        FEATURES, HIDDEN, num_layers=2, bidirectional=True, batch_first=True
+    ).eval()
     model = nn.Sequential(lstm)
     x = torch.randn(BATCH, STEPS, FEATURES)
     with explainr.record(model) as rec:
@@ -65,8 +67,9 @@ def test_subclass_transforming_its_input_is_recorded_with_the_kernel_input() -> 
 
 def test_subclass_passing_a_computed_h0_is_recorded_from_that_h0() -> None:
     torch.manual_seed(4)
-    gru = LearnedInitialGRU(FEATURES, HIDDEN, num_layers=2, bidirectional=True,
-                            batch_first=True).eval()
+    gru = LearnedInitialGRU(
+        FEATURES, HIDDEN, num_layers=2, bidirectional=True, batch_first=True
+    ).eval()
     x = torch.randn(BATCH, STEPS, FEATURES)
     with explainr.record(gru) as rec:
         out, _ = gru(x)
@@ -76,8 +79,9 @@ def test_subclass_passing_a_computed_h0_is_recorded_from_that_h0() -> None:
     torch.testing.assert_close(out.double(), ref.output, **TOL)
     _assert_matches(rec.trace[""], ref, GRU_GATES, layers=2, dirs=2, has_cell=False)
     zeros_h0 = rnn_reference(gru, x)
-    assert not torch.allclose(rec.trace[""].gate("reset").double(),
-                              zeros_h0.gates[("reset", 0, 0)], atol=1e-3)
+    assert not torch.allclose(
+        rec.trace[""].gate("reset").double(), zeros_h0.gates[("reset", 0, 0)], atol=1e-3
+    )
 
 
 def test_autoregressive_decoder_calls_in_order_and_last_call_by_name() -> None:

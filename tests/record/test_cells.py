@@ -70,8 +70,9 @@ def test_cell_loop_recorded_step_by_step(case: tuple) -> None:
         assert r.gate(g).shape == (batch, STEPS, HIDDEN)
         torch.testing.assert_close(r.gate(g).double(), ref.gates[(g, 0, 0)], **TOL)
         for t, one in enumerate(calls):  # each call holds exactly its own step
-            torch.testing.assert_close(one.gate(g).double(), ref.gates[(g, 0, 0)][:, t : t + 1],
-                                       **TOL)
+            torch.testing.assert_close(
+                one.gate(g).double(), ref.gates[(g, 0, 0)][:, t : t + 1], **TOL
+            )
     torch.testing.assert_close(r.hidden().double(), ref.hidden[(0, 0)], **TOL)
     # The recorded hidden (and cell) state is what the user's loop got back, step by step.
     assert torch.equal(r.hidden(), torch.stack(hs, dim=1))

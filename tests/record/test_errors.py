@@ -41,9 +41,14 @@ def test_record_needs_a_module() -> None:
     ("selection", "message"),
     [
         ({"gates": ("forgot",)}, r"unknown gate name\(s\) \['forgot'\]; choose from .*'forget'"),
-        ({"states": ("cells",)}, r"unknown state name\(s\) \['cells'\]; choose from \['cell', 'hidden'\]"),
-        ({"modules": ["encoder"]},
-         r"modules \['encoder'\] are not recurrent modules.*recordable modules: \['rnn'\]"),
+        (
+            {"states": ("cells",)},
+            r"unknown state name\(s\) \['cells'\]; choose from \['cell', 'hidden'\]",
+        ),
+        (
+            {"modules": ["encoder"]},
+            r"modules \['encoder'\] are not recurrent modules.*recordable modules: \['rnn'\]",
+        ),
     ],
     ids=["gate", "state", "module"],
 )
@@ -86,8 +91,11 @@ def test_unknown_and_never_run_module_names_in_the_trace() -> None:
     model = nn.ModuleDict({"ran": nn.GRU(FEATURES, HIDDEN), "idle": nn.LSTM(FEATURES, HIDDEN)})
     with torch.no_grad(), explainr.record(model) as rec:
         model["ran"](torch.randn(STEPS, BATCH, FEATURES))
-    for get in (lambda: rec.trace["nope"], lambda: rec.trace.calls("nope"),
-                lambda: rec.trace.kind("nope")):
+    for get in (
+        lambda: rec.trace["nope"],
+        lambda: rec.trace.calls("nope"),
+        lambda: rec.trace.kind("nope"),
+    ):
         with pytest.raises(ExplainrError, match=r"no recorded module named 'nope'; recorded: \["):
             get()
     with pytest.raises(ExplainrError, match=r"'idle' was recorded but never ran; .*\['ran'\]"):

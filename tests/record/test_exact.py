@@ -44,10 +44,15 @@ class Case:
 
     def __str__(self) -> str:
         flags = [
-            self.kind, f"L{self.layers}", "bi" if self.bidirectional else "uni",
-            f"proj{self.proj}" if self.proj else "", "" if self.bias else "nobias",
-            "bf" if self.batch_first else "tf", "h0" if self.given_state else "",
-            f"drop{self.dropout}" if self.dropout else "", self.inputs,
+            self.kind,
+            f"L{self.layers}",
+            "bi" if self.bidirectional else "uni",
+            f"proj{self.proj}" if self.proj else "",
+            "" if self.bias else "nobias",
+            "bf" if self.batch_first else "tf",
+            "h0" if self.given_state else "",
+            f"drop{self.dropout}" if self.dropout else "",
+            self.inputs,
         ]
         return "-".join(f for f in flags if f)
 
@@ -71,11 +76,25 @@ LSTM_CASES = [
     Case("lstm", inputs="packed_sorted"),
     Case("lstm", layers=2, bidirectional=True, inputs="packed_sorted"),
     Case("lstm", layers=2, bidirectional=True, inputs="packed_unsorted"),
-    Case("lstm", layers=3, bidirectional=True, proj=PROJ, given_state=True, inputs="packed_unsorted"),
-    Case("lstm", layers=2, bidirectional=True, batch_first=False, given_state=True,
-         inputs="packed_sorted"),
-    Case("lstm", layers=2, bidirectional=True, bias=False, batch_first=False,
-         inputs="packed_unsorted"),
+    Case(
+        "lstm", layers=3, bidirectional=True, proj=PROJ, given_state=True, inputs="packed_unsorted"
+    ),
+    Case(
+        "lstm",
+        layers=2,
+        bidirectional=True,
+        batch_first=False,
+        given_state=True,
+        inputs="packed_sorted",
+    ),
+    Case(
+        "lstm",
+        layers=2,
+        bidirectional=True,
+        bias=False,
+        batch_first=False,
+        inputs="packed_unsorted",
+    ),
     Case("lstm", bidirectional=True, inputs="packed_equal"),
     Case("lstm", layers=2, bidirectional=True, given_state=True, inputs="packed_many"),
     Case("lstm", layers=3, bidirectional=True, dropout=0.5),
@@ -102,9 +121,16 @@ def build(case: Case, seed: int = 0) -> Built:
     torch.manual_seed(seed)
     kwargs = {"proj_size": case.proj} if case.kind == "lstm" else {}
     cls = nn.LSTM if case.kind == "lstm" else nn.GRU
-    module = cls(FEATURES, HIDDEN, num_layers=case.layers, bias=case.bias,
-                 batch_first=case.batch_first, bidirectional=case.bidirectional,
-                 dropout=case.dropout, **kwargs).eval()
+    module = cls(
+        FEATURES,
+        HIDDEN,
+        num_layers=case.layers,
+        bias=case.bias,
+        batch_first=case.batch_first,
+        bidirectional=case.bidirectional,
+        dropout=case.dropout,
+        **kwargs,
+    ).eval()
     lengths = LENGTHS.get(case.inputs)
     batch = 1 if case.inputs == "unbatched" else len(lengths) if lengths else BATCH
     rows = case.layers * (2 if case.bidirectional else 1)
@@ -121,9 +147,12 @@ def build(case: Case, seed: int = 0) -> Built:
         user_x = x[0]
         user_h = None if h0 is None else (h0[:, 0], c0[:, 0])
     elif lengths is not None:
-        user_x = pack_padded_sequence(time_major(x), torch.tensor(lengths),
-                                      batch_first=case.batch_first,
-                                      enforce_sorted=case.inputs in ("packed_sorted", "packed_equal"))
+        user_x = pack_padded_sequence(
+            time_major(x),
+            torch.tensor(lengths),
+            batch_first=case.batch_first,
+            enforce_sorted=case.inputs in ("packed_sorted", "packed_equal"),
+        )
         user_h = None if h0 is None else (h0, c0)
     else:
         user_x = time_major(x)
@@ -223,6 +252,8 @@ def test_long_sequences_span_several_recompute_chunks() -> None:
     r = rec.trace[""]
     ref = rnn_reference(lstm, x[:2], lengths=lengths[:2])  # two sequences keep this quick
     for d in range(2):
-        for got, want in [(r.gate("forget", direction=d), ref.gates[("forget", 0, d)]),
-                          (r.cell(direction=d), ref.cells[(0, d)])]:
+        for got, want in [
+            (r.gate("forget", direction=d), ref.gates[("forget", 0, d)]),
+            (r.cell(direction=d), ref.cells[(0, d)]),
+        ]:
             torch.testing.assert_close(got[:2].double(), want, equal_nan=True, **TOL)

@@ -39,10 +39,16 @@ class Case:
     hidden: int = HIDDEN
 
     def __str__(self) -> str:
-        flags = [f"L{self.layers}", "bi" if self.bidirectional else "uni",
-                 "bf" if self.batch_first else "tf", "" if self.bias else "nobias",
-                 "h0" if self.given_state else "", "unbatched" if self.unbatched else "",
-                 f"T{self.steps}", f"H{self.hidden}"]
+        flags = [
+            f"L{self.layers}",
+            "bi" if self.bidirectional else "uni",
+            "bf" if self.batch_first else "tf",
+            "" if self.bias else "nobias",
+            "h0" if self.given_state else "",
+            "unbatched" if self.unbatched else "",
+            f"T{self.steps}",
+            f"H{self.hidden}",
+        ]
         return "-".join(f for f in flags if f)
 
 
@@ -66,8 +72,14 @@ CASES = [
 def build(case: Case, seed: int = 0):
     """Module, user arguments, and batch-first x / (h0, c0) for the reference."""
     torch.manual_seed(seed)
-    module = nn.LSTM(FEATURES, case.hidden, num_layers=case.layers, bias=case.bias,
-                     batch_first=case.batch_first, bidirectional=case.bidirectional)
+    module = nn.LSTM(
+        FEATURES,
+        case.hidden,
+        num_layers=case.layers,
+        bias=case.bias,
+        batch_first=case.batch_first,
+        bidirectional=case.bidirectional,
+    )
     batch = 1 if case.unbatched else BATCH
     rows = case.layers * (2 if case.bidirectional else 1)
     x = torch.randn(batch, case.steps, FEATURES) * 2
@@ -115,10 +127,13 @@ def test_workspace_path_is_exact_and_harmless(case: Case) -> None:
     assert r.nbytes == sum(held.values())  # copies, no views into oneDNN's workspace
     for layer in range(case.layers):
         for d in range(dirs):
-            pairs = [(r.gate(g, layer=layer, direction=d), ref.gates[(g, layer, d)])
-                     for g in LSTM_GATES]
-            pairs += [(r.cell(layer=layer, direction=d), ref.cells[(layer, d)]),
-                      (r.hidden(layer=layer, direction=d), ref.hidden[(layer, d)])]
+            pairs = [
+                (r.gate(g, layer=layer, direction=d), ref.gates[(g, layer, d)]) for g in LSTM_GATES
+            ]
+            pairs += [
+                (r.cell(layer=layer, direction=d), ref.cells[(layer, d)]),
+                (r.hidden(layer=layer, direction=d), ref.hidden[(layer, d)]),
+            ]
             for got, want in pairs:
                 assert got.dtype == torch.float32 and not got.requires_grad
                 torch.testing.assert_close(got.double(), want, **TOL)
@@ -133,10 +148,10 @@ def test_only_the_kept_parts_are_read() -> None:
     ref = rnn_reference(module, x, h0, c0)
     r = rec.trace[""]
     for d in range(2):
-        torch.testing.assert_close(r.gate("forget", layer=1, direction=d).double(),
-                                   ref.gates[("forget", 1, d)], **TOL)
-        torch.testing.assert_close(r.cell(layer=1, direction=d).double(), ref.cells[(1, d)],
-                                   **TOL)
+        torch.testing.assert_close(
+            r.gate("forget", layer=1, direction=d).double(), ref.gates[("forget", 1, d)], **TOL
+        )
+        torch.testing.assert_close(r.cell(layer=1, direction=d).double(), ref.cells[(1, d)], **TOL)
 
 
 def test_not_used_where_pytorch_runs_no_onednn_training_primitive() -> None:
@@ -195,21 +210,37 @@ def test_a_wrong_layout_falls_back_and_stays_exact(
     for layer in range(2):
         for d in range(2):
             for g in LSTM_GATES:
-                torch.testing.assert_close(r.gate(g, layer=layer, direction=d).double(),
-                                           ref.gates[(g, layer, d)], **TOL)
-            torch.testing.assert_close(r.cell(layer=layer, direction=d).double(),
-                                       ref.cells[(layer, d)], **TOL)
+                torch.testing.assert_close(
+                    r.gate(g, layer=layer, direction=d).double(), ref.gates[(g, layer, d)], **TOL
+                )
+            torch.testing.assert_close(
+                r.cell(layer=layer, direction=d).double(), ref.cells[(layer, d)], **TOL
+            )
 
 
 def test_layout_size_matches_the_workspace() -> None:
     """The size our layout predicts is the size oneDNN allocates, over awkward shapes."""
-    for steps, batch, features, hidden in [(1, 1, 1, 1), (7, 2, 3, 64), (5, 9, 300, 17),
-                                           (3, 4, 8, 60), (2, 3, 5, 128)]:
+    for steps, batch, features, hidden in [
+        (1, 1, 1, 1),
+        (7, 2, 3, 64),
+        (5, 9, 300, 17),
+        (3, 4, 8, 60),
+        (2, 3, 5, 128),
+    ]:
         x = torch.randn(steps, batch, features)
         h = torch.zeros(batch, hidden)
         w = [p.detach() for p in nn.LSTM(features, hidden)._flat_weights]
         with torch.enable_grad():
-            *_, ws = _onednn._run(x, h, h, *w, reverse=False, has_biases=True, train=False,
-                                  bidirectional=False, batch_first=False)
+            *_, ws = _onednn._run(
+                x,
+                h,
+                h,
+                *w,
+                reverse=False,
+                has_biases=True,
+                train=False,
+                bidirectional=False,
+                batch_first=False,
+            )
         layout = _onednn.workspace_layout(steps, batch, features, hidden)
         assert ws.numel() == layout["total"], (steps, batch, features, hidden)

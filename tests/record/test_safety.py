@@ -22,8 +22,11 @@ RNN_CLASSES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 # Taken when this file is imported, before any test opens a record block.
 ORIGINAL_FORWARD = {cls: cls.__dict__["forward"] for cls in RNN_CLASSES}
 ORIGINAL_VF = _rnn._VF
-GLOBAL_HOOKS = [name for name, value in vars(_module).items()
-                if name.startswith("_global_") and "hook" in name and isinstance(value, dict)]
+GLOBAL_HOOKS = [
+    name
+    for name, value in vars(_module).items()
+    if name.startswith("_global_") and "hook" in name and isinstance(value, dict)
+]
 
 
 class Model(nn.Module):
@@ -40,10 +43,12 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         enc, _ = self.encoder(x.transpose(0, 1), (self.h0, torch.zeros(4, BATCH, HIDDEN)))
-        packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True,
-                                      enforce_sorted=False)
-        gru_out, _ = pad_packed_sequence(self.packed(packed)[0], batch_first=True,
-                                         total_length=x.shape[1])
+        packed = pack_padded_sequence(
+            x, torch.tensor(lengths), batch_first=True, enforce_sorted=False
+        )
+        gru_out, _ = pad_packed_sequence(
+            self.packed(packed)[0], batch_first=True, total_length=x.shape[1]
+        )
         state, h, outs = None, None, []
         for t in range(x.shape[1]):
             state = self.lstm_cell(enc[t], state)
@@ -217,11 +222,20 @@ def test_nested_blocks_on_the_same_model_each_see_their_calls() -> None:
     assert [c.time_steps for c in outer.trace.calls("encoder")] == [6, 4, 5]
     assert [c.time_steps for c in inner.trace.calls("encoder")] == [4]
     # Each block keeps what it asked for, from the same call.
-    assert inner.trace["packed"].keys() == ["gate/update/l0/d0", "gate/update/l0/d1",
-                                           "gate/update/l1/d0", "gate/update/l1/d1"]
+    assert inner.trace["packed"].keys() == [
+        "gate/update/l0/d0",
+        "gate/update/l0/d1",
+        "gate/update/l1/d0",
+        "gate/update/l1/d1",
+    ]
     both = outer.trace.calls("packed")[1]
-    torch.testing.assert_close(inner.trace["packed"].gate("update", 1, 1),
-                               both.gate("update", 1, 1), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(
+        inner.trace["packed"].gate("update", 1, 1),
+        both.gate("update", 1, 1),
+        rtol=0,
+        atol=0,
+        equal_nan=True,
+    )
     assert len(both.keys()) == 2 * 2 * 4
     assert_untouched(before, model)
 
@@ -261,8 +275,9 @@ def test_nested_blocks_on_different_models() -> None:
 def test_model_not_recorded_runs_untouched_inside_a_block() -> None:
     """Another model, and a module left out with modules=..., run PyTorch's own path."""
     torch.manual_seed(10)
-    recorded = nn.ModuleDict({"a": nn.LSTM(FEATURES, HIDDEN, num_layers=2),
-                              "b": nn.LSTM(FEATURES, HIDDEN, num_layers=2)})
+    recorded = nn.ModuleDict(
+        {"a": nn.LSTM(FEATURES, HIDDEN, num_layers=2), "b": nn.LSTM(FEATURES, HIDDEN, num_layers=2)}
+    )
     other = nn.LSTM(FEATURES, HIDDEN, num_layers=2)
     x = torch.randn(STEPS, BATCH, FEATURES, requires_grad=True)
 
@@ -300,8 +315,9 @@ def test_training_mode_with_dropout_between_layers() -> None:
     r = rec.trace[""]
     assert torch.equal(r.hidden(layer=2), recorded)
     for layer in range(3):  # h_t = o_t * tanh(c_t) in every layer
-        torch.testing.assert_close(r.hidden(layer), r.gate("output", layer) * r.cell(layer).tanh(),
-                                   atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            r.hidden(layer), r.gate("output", layer) * r.cell(layer).tanh(), atol=1e-6, rtol=0
+        )
     # Dropout is really applied (rows differ) and the output distribution matches.
     assert recorded.std(dim=0).min() > 0
     mean_gap = (recorded.mean(0) - plain.mean(0)).abs()
@@ -326,3 +342,17 @@ def test_recording_under_inference_mode() -> None:
     assert not out.requires_grad
     for key, value in grad_mode.trace[""].data.items():
         torch.testing.assert_close(inference.trace[""].data[key], value, atol=1e-6, rtol=0)
+
+
+def test_recorded_hidden_state_is_not_the_models_output_tensor() -> None:
+    """An in-place op after the LSTM (ReLU(inplace=True)) must not change what was recorded."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    x = torch.randn(2, 7, 3)
+    with torch.no_grad():
+        expected, _ = lstm(x)
+        with explainr.record(lstm) as rec:
+            out, _ = lstm(x)
+            out.relu_()
+    torch.testing.assert_close(rec.trace[""].hidden(), expected, rtol=0, atol=0)
+    assert expected.min() < 0

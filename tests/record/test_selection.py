@@ -21,9 +21,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not sup
 class EncoderDecoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.encoder = nn.ModuleDict({"rnn": nn.LSTM(FEATURES, HIDDEN, num_layers=2,
-                                                     bidirectional=True, proj_size=PROJ,
-                                                     batch_first=True)})
+        self.encoder = nn.ModuleDict(
+            {
+                "rnn": nn.LSTM(
+                    FEATURES,
+                    HIDDEN,
+                    num_layers=2,
+                    bidirectional=True,
+                    proj_size=PROJ,
+                    batch_first=True,
+                )
+            }
+        )
         self.decoder = nn.GRU(2 * PROJ, HIDDEN, num_layers=2, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,8 +96,10 @@ def test_selection_keeps_exactly_what_was_asked(selection: tuple) -> None:
     rec = run(model, x, gates=gates, states=states, layers=layers)
     with torch.no_grad():
         enc, _ = model.encoder["rnn"](x)
-    refs = {"encoder.rnn": rnn_reference(model.encoder["rnn"], x),
-            "decoder": rnn_reference(model.decoder, enc)}
+    refs = {
+        "encoder.rnn": rnn_reference(model.encoder["rnn"], x),
+        "decoder": rnn_reference(model.decoder, enc),
+    }
     total = 0
     for name in MODULES:
         r = rec.trace[name]
@@ -99,8 +110,13 @@ def test_selection_keeps_exactly_what_was_asked(selection: tuple) -> None:
         total += sum(expected.values()) * FLOAT32
         ref = refs[name]
         for (what, layer, d), value in r.data.items():
-            want = (ref.gates[(what[5:], layer, d)] if what.startswith("gate:")
-                    else ref.cells[(layer, d)] if what == "cell" else ref.hidden[(layer, d)])
+            want = (
+                ref.gates[(what[5:], layer, d)]
+                if what.startswith("gate:")
+                else ref.cells[(layer, d)]
+                if what == "cell"
+                else ref.hidden[(layer, d)]
+            )
             torch.testing.assert_close(value.double(), want, atol=1e-5, rtol=0)
     assert rec.trace.nbytes == total
     assert held_bytes(rec.trace) == total
@@ -108,12 +124,21 @@ def test_selection_keeps_exactly_what_was_asked(selection: tuple) -> None:
 
 def test_not_kept_is_an_error_that_says_how_to_keep_it() -> None:
     torch.manual_seed(13)
-    rec = run(EncoderDecoder(), torch.randn(BATCH, STEPS, FEATURES),
-              gates=("forget",), states=(), layers=(1,))
+    rec = run(
+        EncoderDecoder(),
+        torch.randn(BATCH, STEPS, FEATURES),
+        gates=("forget",),
+        states=(),
+        layers=(1,),
+    )
     r = rec.trace["encoder.rnn"]
     assert r.gate("forget", layer=1, direction=1).shape == (BATCH, STEPS, HIDDEN)
-    for get in (lambda: r.gate("forget", layer=0), lambda: r.gate("input", layer=1),
-                lambda: r.hidden(layer=1), lambda: r.cell(layer=1)):
+    for get in (
+        lambda: r.gate("forget", layer=0),
+        lambda: r.gate("input", layer=1),
+        lambda: r.hidden(layer=1),
+        lambda: r.cell(layer=1),
+    ):
         with pytest.raises(explainr.ExplainrError, match=r"was not kept.*gates=None"):
             get()
 
@@ -137,8 +162,9 @@ def test_float16_storage_halves_the_trace() -> None:
         assert half.trace[name].data.keys() == full.trace[name].data.keys()
         for key, value in half.trace[name].data.items():
             assert value.dtype == torch.float16
-            torch.testing.assert_close(value.float(), full.trace[name].data[key],
-                                       atol=2e-3, rtol=1e-3)
+            torch.testing.assert_close(
+                value.float(), full.trace[name].data[key], atol=2e-3, rtol=1e-3
+            )
 
 
 @pytest.mark.parametrize("layers", [None, (1,)], ids=["both_layers", "layer1"])
@@ -148,8 +174,7 @@ def test_long_sequence_holds_only_the_kept_gate(layers: tuple | None) -> None:
     torch.manual_seed(14)
     lstm = nn.LSTM(8, hidden, num_layers=2, batch_first=True)
     x = torch.randn(1, steps, 8)
-    with torch.no_grad(), explainr.record(lstm, gates=("forget",), states=(),
-                                          layers=layers) as rec:
+    with torch.no_grad(), explainr.record(lstm, gates=("forget",), states=(), layers=layers) as rec:
         lstm(x)
     expected = 1 * kept_layers * steps * hidden * FLOAT32
     assert rec.trace.nbytes == expected
@@ -158,19 +183,28 @@ def test_long_sequence_holds_only_the_kept_gate(layers: tuple | None) -> None:
     assert (r.batch_size, r.time_steps) == (1, steps)
     if layers is not None:  # one full check against the reference is enough
         ref = rnn_reference(lstm, x)
-        torch.testing.assert_close(r.gate("forget", layer=1).double(),
-                                   ref.gates[("forget", 1, 0)], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            r.gate("forget", layer=1).double(), ref.gates[("forget", 1, 0)], atol=1e-5, rtol=0
+        )
 
 
 def _packed_model_trace() -> tuple[explainr.Trace, nn.Module]:
     torch.manual_seed(15)
-    model = nn.ModuleDict({"encoder": nn.ModuleDict({"rnn": nn.LSTM(
-        FEATURES, HIDDEN, bidirectional=True, batch_first=True)}),
-        "cell": nn.GRUCell(FEATURES, HIDDEN)})
+    model = nn.ModuleDict(
+        {
+            "encoder": nn.ModuleDict(
+                {"rnn": nn.LSTM(FEATURES, HIDDEN, bidirectional=True, batch_first=True)}
+            ),
+            "cell": nn.GRUCell(FEATURES, HIDDEN),
+        }
+    )
     x = torch.randn(BATCH, STEPS, FEATURES)
     with torch.no_grad(), explainr.record(model) as rec:
-        model["encoder"]["rnn"](pack_padded_sequence(x, torch.tensor([5, STEPS, 2]),
-                                                    batch_first=True, enforce_sorted=False))
+        model["encoder"]["rnn"](
+            pack_padded_sequence(
+                x, torch.tensor([5, STEPS, 2]), batch_first=True, enforce_sorted=False
+            )
+        )
         h = None
         for t in range(STEPS):
             h = model["cell"](x[:, t], h)
@@ -186,8 +220,9 @@ def test_to_dict_and_save_round_trip(tmp_path) -> None:
     expected |= {f"cell/{p}/l0/d0" for p in ["gate/reset", "gate/update", "gate/new", "hidden"]}
     assert set(arrays) == expected | {"encoder.rnn/lengths"}
     np.testing.assert_array_equal(arrays["encoder.rnn/lengths"], [5, STEPS, 2])
-    np.testing.assert_array_equal(arrays["encoder.rnn/gate/forget/l0/d1"],
-                                  lstm.gate("forget", direction=1).numpy())
+    np.testing.assert_array_equal(
+        arrays["encoder.rnn/gate/forget/l0/d1"], lstm.gate("forget", direction=1).numpy()
+    )
     assert np.isnan(arrays["encoder.rnn/cell/l0/d0"][2, 2:]).all()
     assert arrays["cell/gate/new/l0/d0"].shape == (BATCH, STEPS, HIDDEN)  # steps joined
 

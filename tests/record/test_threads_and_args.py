@@ -41,8 +41,9 @@ def test_two_threads_record_their_own_modules() -> None:
         assert len(trace.calls("")) == 20
         ref = rnn_reference(model, xs[k])
         for layer in range(model.num_layers):
-            torch.testing.assert_close(trace[""].hidden(layer), ref.hidden[layer, 0].float(),
-                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                trace[""].hidden(layer), ref.hidden[layer, 0].float(), atol=1e-5, rtol=0
+            )
 
 
 def test_single_string_and_int_arguments() -> None:

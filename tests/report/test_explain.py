@@ -102,7 +102,28 @@ def test_bad_arguments_raise_explainr_errors():
     net = torch.nn.LSTM(2, 3, batch_first=True)
     with pytest.raises(explainr.ExplainrError, match="at least one method"):
         explainr.explain(net, torch.randn(1, 5, 2), methods=())
-    with pytest.raises(explainr.ExplainrError, match="got shape \\(1, 1, 5, 2\\)"):
+    with pytest.raises(explainr.ExplainrError, match="x has shape \\(1, 1, 5, 2\\)"):
         explainr.explain(net, torch.randn(1, 1, 5, 2))
     with pytest.raises(explainr.ExplainrError, match="sample=3 is out of range"):
         explainr.explain(net, torch.randn(2, 5, 2), sample=3)
+
+
+def test_explain_bad_input_is_an_explainr_error() -> None:
+    import pandas as pd
+    import pytest
+
+    from explainr import ExplainrError
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.rnn(x)[0][:, -1, 0]
+
+    with pytest.raises(ExplainrError, match=r"failed on input of shape \(2, 10, 4\)"):
+        explainr.explain(Net(), torch.randn(2, 10, 4), ("occlusion",))
+    frame = pd.DataFrame({"a": [1.0] * 6, "b": [2.0] * 6, "c": ["x"] * 6})
+    with pytest.raises(ExplainrError, match="non-numeric"):
+        explainr.explain(Net(), frame, ("occlusion",))
