@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/record_overhead.py
 	$(BIN)/python benchmarks/attribution.py
+	$(BIN)/python benchmarks/report_size.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 """Size and build time of the report of a 2-layer H=128 LSTM over T=500 steps.
 
-    .venv/bin/python tests/report/bench_report_size.py
+    python benchmarks/report_size.py
 
 Not a test (timings depend on the machine); tests/report/test_report.py checks the size.
 Targets: at most 6 MB, built in at most 5 s.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "report"))
 from report_helpers import Forecaster, grad_x_input, scaled, sine_frame
 
 import explainr
