@@ -163,15 +163,18 @@ def attribute_units(
 
 
 def _find_module(model: nn.Module, name: str) -> nn.Module:
+    from explainr.nn import PeepholeLSTM  # same (output, (h_n, c_n)) layout as nn.LSTM
+
     named = dict(model.named_modules())
-    kinds = (nn.LSTM, nn.GRU, nn.RNN)
+    kinds = (nn.LSTM, nn.GRU, nn.RNN, PeepholeLSTM)
     found = named.get(name)
     if not isinstance(found, kinds):
         candidates = [n for n, m in named.items() if isinstance(m, kinds)]
         what = "no module" if found is None else f"a {type(found).__name__}"
         raise ExplainrError(
             f"module={name!r} is {what} in {type(model).__name__}; attribute_units needs the "
-            f"name of an nn.LSTM / nn.GRU / nn.RNN: candidates {candidates}"
+            f"name of an nn.LSTM / nn.GRU / nn.RNN / explainr.nn.PeepholeLSTM: candidates "
+            f"{candidates}"
         )
     return found
 

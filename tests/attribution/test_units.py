@@ -98,3 +98,30 @@ def test_errors() -> None:
         explainr.attribute_units(Twice(), torch.randn(2, 5, 3), progress=False)
     with pytest.raises(ExplainrError, match=r"NaN/Inf"):
         explainr.attribute_units(model, torch.full((2, 5, 3), float("nan")), progress=False)
+
+
+class PeepholeNet(nn.Module):
+    """explainr.nn.PeepholeLSTM with a head on the last step's hidden state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = explainr.nn.PeepholeLSTM(3, 4, batch_first=True)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+def test_peephole_lstm_matches_layer_ig_at_head_input() -> None:
+    torch.manual_seed(0)
+    model = PeepholeNet().eval()
+    x = torch.randn(3, 7, 3)
+    units = explainr.attribute_units(model, x, n_steps=40, progress=False)
+    head = LayerIntegratedGradients(model, model.head).attribute(
+        x, baselines=torch.zeros(1, 7, 3), target=0, n_steps=40, attribute_to_layer_input=True
+    )
+    expected = np.zeros_like(units.values)
+    expected[:, -1] = head.detach().double().numpy()
+    np.testing.assert_allclose(units.values, expected, rtol=1e-4, atol=1e-6)
+    assert units.completeness_error.max() < 0.01
