@@ -91,13 +91,16 @@ def attribute_units(
     *,
     target: int | None = None,
     baselines: Any = None,
+    layer: int | None = None,
     n_steps: int = 50,
     progress: bool = True,
     feature_names: list[str] | None = None,
 ) -> UnitAttribution:
     """Attribute the prediction to the hidden units (per time step) of a recurrent module.
 
-    Layer integrated gradients (captum) on the module's top-layer hidden states.
+    Layer integrated gradients (captum) on the hidden states of one layer of the module:
+    the top layer by default; a lower layer of a multi-layer nn.LSTM/nn.GRU with ``layer=``
+    (its output sequence is routed through captum while the fused kernel runs layer by layer).
 
     Args:
         model: torch module taking ``(batch, time, feature)`` (see `attribute`).
@@ -107,6 +110,9 @@ def attribute_units(
         target: output column to explain; required when the model has several outputs.
         baselines: input baseline: None (zeros), a number, ``(time, feature)`` or a
             background set ``(n, time, feature)`` (results averaged).
+        layer: layer to attribute to (default the top one). For a lower layer, what reaches
+            the prediction through that layer's final states ``h_n``/``c_n`` rather than its
+            output sequence is reported in ``uncovered``.
         n_steps: integration steps.
         progress: show a progress bar.
         feature_names: accepted for symmetry with `attribute` (checked, not used).
@@ -140,7 +146,14 @@ def attribute_units(
         scalar, prediction = ScalarModel.probe(model, xs, target)
         base = scalar.evaluate(background).double().mean().item()
         _check_called_once(model, rnn, module, xs[:1])
-        values, uncovered = _integrate(scalar, rnn, xs, background, n_steps, progress)
+        top = getattr(rnn, "num_layers", 1) - 1
+        layer = top if layer is None else _check_layer(rnn, module, layer, top)
+        if layer == top:
+            values, uncovered = _integrate(scalar, rnn, xs, background, n_steps, progress)
+        else:
+            values = _integrate_lower(scalar, rnn, module, layer, xs, background, n_steps, progress)
+            delta = prediction.double().cpu().numpy() - base
+            uncovered = delta - values.reshape(len(values), -1).sum(axis=1)
     directions = 2 if getattr(rnn, "bidirectional", False) else 1
     units = values.shape[2]
     names = [f"h{u}" for u in range(units)]
@@ -153,11 +166,11 @@ def attribute_units(
         prediction=prediction.double().cpu().numpy(),
         baseline_prediction=np.full(len(values), base),
         uncovered=uncovered,
-        layer=getattr(rnn, "num_layers", 1) - 1,
+        layer=layer,
         unit_names=names,
         time_labels=inputs.time_labels,
         target=None if target is None else scalar.column,
-        settings={"n_steps": int(n_steps), "baselines": len(background)},
+        settings={"n_steps": int(n_steps), "baselines": len(background), "layer": layer},
         seconds=_time.perf_counter() - started,
     )
 
@@ -177,6 +190,63 @@ def _find_module(model: nn.Module, name: str) -> nn.Module:
             f"{candidates}"
         )
     return found
+
+
+def _check_layer(rnn: nn.Module, name: str, layer: int, top: int) -> int:
+    if not isinstance(layer, int) or not 0 <= layer <= top:
+        raise ExplainrError(f"layer={layer!r}: module {name!r} has layers 0..{top}")
+    if layer < top and not isinstance(rnn, (nn.LSTM, nn.GRU)):
+        raise ExplainrError(
+            f"lower layers can be attributed for nn.LSTM / nn.GRU only; {name!r} is a "
+            f"{type(rnn).__name__}: use layer={top}"
+        )
+    return layer
+
+
+def _integrate_lower(
+    scalar: ScalarModel,
+    rnn: nn.Module,
+    name: str,
+    layer: int,
+    x: Tensor,
+    background: Tensor,
+    n_steps: int,
+    progress: bool,
+) -> np.ndarray:
+    """Layer IG on a lower layer's output sequence: ``values (batch, time, units)``."""
+    from captum.attr import LayerIntegratedGradients
+
+    from explainr.record import record
+    from explainr.record._patch import tapped
+
+    tap = _Tap()
+    batch_first = bool(rnn.batch_first)
+
+    def route(out: Tensor) -> Tensor:  # captum sees batch-first activations
+        if batch_first:
+            return tap(out)[0]
+        return tap(out.transpose(0, 1))[0].transpose(0, 1)
+
+    lig = LayerIntegratedGradients(scalar, tap)
+    directions = 2 if rnn.bidirectional else 1
+    units = (getattr(rnn, "proj_size", 0) or rnn.hidden_size) * directions
+    values = np.zeros((len(x), x.shape[1], units))
+    bar = tqdm(total=len(x), desc="units", disable=not progress, leave=False)
+    recorded = record(scalar.model, modules=[name], gates=(), states=())  # runs layer by layer
+    with recorded, tapped(rnn, layer, route), bar:
+        for part in chunks(len(x), n_steps, scalar.rows.backward):
+            for baseline in background:
+                with gradient_pass(scalar.model):
+                    found = lig.attribute(
+                        x[part],
+                        baselines=baseline[None],
+                        n_steps=n_steps,
+                        internal_batch_size=max(scalar.rows.backward, part.stop - part.start),
+                    )
+                found = found[0] if isinstance(found, (tuple, list)) else found
+                values[part] += found.detach().double().cpu().numpy()
+            bar.update(part.stop - part.start)
+    return values / len(background)
 
 
 def _check_called_once(model: nn.Module, rnn: nn.Module, name: str, x: Tensor) -> None:

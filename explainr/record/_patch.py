@@ -15,9 +15,10 @@ straight to PyTorch. Everything is undone when the last block closes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
@@ -44,6 +45,27 @@ _REGISTRY: dict[int, tuple[nn.Module, list[Sink]]] = {}  # one sink per open blo
 _ORIGINAL: dict[tuple[type, str], Callable] = {}
 _DEPTH = 0
 _CURRENT = threading.local()  # .calls: the recorded nn.LSTM/nn.GRU calls running on this thread
+
+
+_TAPS: dict[tuple[int, int], Callable[[Tensor], Tensor]] = {}
+
+
+@contextlib.contextmanager
+def tapped(module: nn.Module, layer: int, tap: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Route layer ``layer``'s output sequence of ``module`` (an nn.LSTM/nn.GRU recorded by an
+    open block) through ``tap`` while the block runs; what ``tap`` returns feeds the next layer
+    (or is the module's output). The sequence is in the kernel's layout (batch_first or not).
+    """
+    key = (id(module), layer)
+    with _LOCK:
+        if key in _TAPS:
+            raise RuntimeError(f"layer {layer} of this module is tapped already")
+        _TAPS[key] = tap
+    try:
+        yield
+    finally:
+        with _LOCK:
+            del _TAPS[key]
 
 
 def sink_for(module: nn.Module) -> Sink | None:
@@ -234,9 +256,13 @@ class _KernelCall:
                 parts,
                 recorded,
             )
-            outputs.append(res[0])
+            out = res[0]
+            tap = _TAPS.get((id(self.module), layer))
+            if tap is not None and not packed:  # e.g. captum hooks this layer's output
+                out = tap(out)
+            outputs.append(out)
             finals.append(res[1:])
-            layer_in = res[0]
+            layer_in = out
             if dropout > 0 and train and layer < layers - 1:
                 layer_in = F.dropout(layer_in, dropout, True)
         meta = {"num_layers": layers, "num_directions": dirs, "lengths": self._lengths(batch_sizes)}

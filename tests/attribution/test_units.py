@@ -125,3 +125,69 @@ def test_peephole_lstm_matches_layer_ig_at_head_input() -> None:
     expected[:, -1] = head.detach().double().numpy()
     np.testing.assert_allclose(units.values, expected, rtol=1e-4, atol=1e-6)
     assert units.completeness_error.max() < 0.01
+
+
+class TwoLayer(nn.Module):
+    """A 2-layer LSTM/GRU forecaster (head on the last step) and its split twin below."""
+
+    def __init__(self, kind: type[nn.Module], batch_first: bool, bidirectional: bool) -> None:
+        super().__init__()
+        self.batch_first = batch_first
+        self.rnn = kind(3, 4, num_layers=2, batch_first=batch_first, bidirectional=bidirectional)
+        self.head = nn.Linear(8 if bidirectional else 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x if self.batch_first else x.transpose(0, 1))
+        out = out if self.batch_first else out.transpose(0, 1)
+        return self.head(out[:, -1]).squeeze(-1)
+
+
+class Split(nn.Module):
+    """The same network as two 1-layer modules with an identity between them for captum."""
+
+    def __init__(self, net: TwoLayer) -> None:
+        super().__init__()
+        rnn = net.rnn
+        kind, dirs = type(rnn), 2 if rnn.bidirectional else 1
+        self.l0 = kind(3, 4, batch_first=True, bidirectional=rnn.bidirectional)
+        self.l1 = kind(4 * dirs, 4, batch_first=True, bidirectional=rnn.bidirectional)
+        self.mid, self.head = nn.Identity(), net.head
+        for layer, module in ((0, self.l0), (1, self.l1)):
+            for name, param in module.named_parameters():
+                param.data.copy_(getattr(rnn, name.replace("_l0", f"_l{layer}")))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.l0(x)
+        out, _ = self.l1(self.mid(out))
+        return self.head(out[:, -1]).squeeze(-1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "batch_first", "bidirectional"),
+    [(nn.LSTM, True, False), (nn.GRU, False, True), (nn.LSTM, False, True), (nn.GRU, True, False)],
+)
+def test_lower_layer_matches_layer_ig_on_a_split_model(kind, batch_first, bidirectional) -> None:
+    from explainr.record import _patch
+
+    torch.manual_seed(0)
+    net = TwoLayer(kind, batch_first, bidirectional).eval()
+    split = Split(net).eval()
+    x = torch.randn(3, 6, 3)
+    torch.testing.assert_close(net(x), split(x))
+    units = explainr.attribute_units(net, x, layer=0, n_steps=40, progress=False)
+    ref = LayerIntegratedGradients(split, split.mid).attribute(
+        x, baselines=torch.zeros(1, 6, 3), n_steps=40
+    )
+    np.testing.assert_allclose(units.values, ref.detach().double().numpy(), rtol=1e-4, atol=1e-7)
+    assert units.layer == 0 and units.completeness_error.max() < 0.01
+    np.testing.assert_allclose(units.uncovered, 0.0, atol=1e-6)
+    assert not _patch._TAPS and all(not m._forward_hooks for m in net.modules())
+
+
+def test_lower_layer_state_shares_are_uncovered_and_bad_layers_rejected() -> None:
+    torch.manual_seed(0)
+    model = UsesCell().eval()  # reads h_n and c_n of layer 0 directly
+    units = explainr.attribute_units(model, torch.randn(2, 6, 3), layer=0, progress=False)
+    assert np.abs(units.uncovered).min() > 1e-4
+    with pytest.raises(ExplainrError, match=r"layers 0\.\.1"):
+        explainr.attribute_units(model, torch.randn(2, 6, 3), layer=2, progress=False)
