@@ -227,26 +227,12 @@ def _integrate_lower(
             return tap(out)[0]
         return tap(out.transpose(0, 1))[0].transpose(0, 1)
 
-    lig = LayerIntegratedGradients(scalar, tap)
-    directions = 2 if rnn.bidirectional else 1
-    units = (getattr(rnn, "proj_size", 0) or rnn.hidden_size) * directions
-    values = np.zeros((len(x), x.shape[1], units))
-    bar = tqdm(total=len(x), desc="units", disable=not progress, leave=False)
     recorded = record(scalar.model, modules=[name], gates=(), states=())  # runs layer by layer
-    with recorded, tapped(rnn, layer, route), bar:
-        for part in chunks(len(x), n_steps, scalar.rows.backward):
-            for baseline in background:
-                with gradient_pass(scalar.model):
-                    found = lig.attribute(
-                        x[part],
-                        baselines=baseline[None],
-                        n_steps=n_steps,
-                        internal_batch_size=max(scalar.rows.backward, part.stop - part.start),
-                    )
-                found = found[0] if isinstance(found, (tuple, list)) else found
-                values[part] += found.detach().double().cpu().numpy()
-            bar.update(part.stop - part.start)
-    return values / len(background)
+    with recorded, tapped(rnn, layer, route):
+        parts = _layer_ig(
+            LayerIntegratedGradients(scalar, tap), scalar, x, background, n_steps, progress
+        )
+        return np.concatenate([found[0].numpy() for found in parts])
 
 
 def _check_called_once(model: nn.Module, rnn: nn.Module, name: str, x: Tensor) -> None:
@@ -294,30 +280,41 @@ def _integrate(
         return (seq, back[0]) if isinstance(states, Tensor) else (seq, tuple(back))
 
     handle = rnn.register_forward_hook(route)
-    lig = LayerIntegratedGradients(scalar, tap)
-    directions = 2 if getattr(rnn, "bidirectional", False) else 1
-    units = (getattr(rnn, "proj_size", 0) or rnn.hidden_size) * directions
-    values = np.zeros((len(x), x.shape[1], units))
-    uncovered = np.zeros(len(x))
     try:
-        with tqdm(total=len(x), desc="units", disable=not progress, leave=False) as bar:
-            for part in chunks(len(x), n_steps, scalar.rows.backward):
-                for baseline in background:
-                    with gradient_pass(scalar.model):
-                        found = lig.attribute(
-                            x[part],
-                            baselines=baseline[None],
-                            n_steps=n_steps,
-                            internal_batch_size=max(scalar.rows.backward, part.stop - part.start),
-                            grad_kwargs={"materialize_grads": True},
-                        )
-                    seq, rest = _fold(rnn, [t.detach().double().cpu() for t in found])
-                    values[part] += seq
-                    uncovered[part] += rest
-                bar.update(part.stop - part.start)
+        lig = LayerIntegratedGradients(scalar, tap)
+        parts = _layer_ig(lig, scalar, x, background, n_steps, progress)
     finally:
         handle.remove()
-    return values / len(background), uncovered / len(background)
+    folded = [_fold(rnn, found) for found in parts]
+    return np.concatenate([v for v, _ in folded]), np.concatenate([u for _, u in folded])
+
+
+def _layer_ig(
+    lig: Any, scalar: ScalarModel, x: Tensor, background: Tensor, n_steps: int, progress: bool
+) -> list[list[Tensor]]:
+    """captum layer IG over chunks of windows, averaged over the baselines: per chunk, the
+    attributions of each tapped tensor (float64, CPU)."""
+    out = []
+    with tqdm(total=len(x), desc="units", disable=not progress, leave=False) as bar:
+        for part in chunks(len(x), n_steps, scalar.rows.backward):
+            total: list[Tensor] | None = None
+            for baseline in background:
+                with gradient_pass(scalar.model):
+                    found = lig.attribute(
+                        x[part],
+                        baselines=baseline[None],
+                        n_steps=n_steps,
+                        internal_batch_size=max(scalar.rows.backward, part.stop - part.start),
+                        grad_kwargs={"materialize_grads": True},
+                    )
+                found = list(found) if isinstance(found, (tuple, list)) else [found]
+                found = [t.detach().double().cpu() / len(background) for t in found]
+                total = (
+                    found if total is None else [a + b for a, b in zip(total, found, strict=True)]
+                )
+            out.append(total)
+            bar.update(part.stop - part.start)
+    return out
 
 
 def _fold(rnn: nn.Module, found: list[Tensor]) -> tuple[np.ndarray, np.ndarray]:
