@@ -14,10 +14,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from explainr._errors import ExplainrError
-from explainr.record import ModuleRecord, Recorder, Trace, record
+from explainr._core.errors import ExplainrError
+from explainr._core.version import VERSION
+from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 # Public names that live in modules with heavy imports: loaded on first access.
 _LAZY = {
@@ -27,8 +28,8 @@ _LAZY = {
     "UnitAttribution": "explainr.attribution",
     "sliding_windows": "explainr.attribution",
     "Report": "explainr.report",
-    "explain": "explainr.report",
-    "Explanation": "explainr.report",
+    "explain": "explainr.explanation",
+    "Explanation": "explainr.explanation",
     "metrics": "explainr.metrics",
     "plots": "explainr.plots",
     "nn": "explainr.nn",
@@ -37,6 +38,7 @@ _LAZY = {
 
 __all__ = [
     "Attribution",
+    "CellKind",
     "ExplainrError",
     "Explanation",
     "ModuleRecord",
@@ -52,6 +54,7 @@ __all__ = [
     "nn",
     "plots",
     "record",
+    "register_cell",
     "sliding_windows",
     "zoo",
 ]
@@ -65,7 +68,8 @@ if TYPE_CHECKING:  # pragma: no cover
         attribute_units,
         sliding_windows,
     )
-    from explainr.report import Explanation, Report, explain
+    from explainr.explanation import Explanation, explain
+    from explainr.report import Report
 
 
 def __getattr__(name: str) -> Any:

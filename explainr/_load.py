@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
 
 
 def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = False) -> nn.Module:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
 from explainr.nn import ConvLSTM, PeepholeLSTM
 
 __all__ = ["Classifier", "ConvLSTMForecaster", "Forecaster"]

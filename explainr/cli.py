@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from explainr._errors import ExplainrError
-from explainr.attribution._inputs import time_labels_of
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import time_labels_of
+from explainr._core.model import call_model
 
 DEFAULT_METHODS = "integrated_gradients,kernel_shap,lime"
 DEMO_MODEL = "macro_lstm"
@@ -251,7 +252,7 @@ def _demo(args: argparse.Namespace) -> int:
     target = args.target
     if target is None and entry.task == "classify":  # explain the class the model predicts
         with torch.no_grad():
-            target = int(entry.model(x)[-1].argmax())
+            target = int(call_model(entry.model, x)[-1].argmax())
     data = entry.card.get("data", {})
     print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
     return _run_explain(
@@ -320,19 +321,14 @@ def _record(args: argparse.Namespace) -> int:
     model, x, _, _, _ = _inputs(args)
     out = Path(args.out)
     with torch.no_grad(), explainr.record(model) as rec:
-        try:
-            model(x)
-        except (RuntimeError, ValueError, TypeError) as e:
-            raise ExplainrError(
-                f"the model failed on input of shape {tuple(x.shape)}: {str(e).splitlines()[0]}"
-            ) from e
+        call_model(model, x)
     path = rec.trace.save(out)
     print(f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})")
     return 0
 
 
 def _version() -> str:
-    from explainr import __version__
+    from explainr._core.version import VERSION as __version__
 
     return f"explainr {__version__}"
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +18,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainr._errors import ExplainrError
-from explainr.attribution._inputs import check_count, to_baselines, to_inputs
-from explainr.attribution._model import ScalarModel, model_device_dtype, preserved
-from explainr.attribution._result import Attribution
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_count, to_baselines, to_inputs
+from explainr._core.model import ScalarModel, model_device_dtype
+from explainr._core.state import preserved
+from explainr.attribution import Attribution
 
-__all__ = ["Agreement", "Curve", "completeness", "deletion", "insertion", "rank_agreement"]
+__all__ = [
+    "Agreement",
+    "Curve",
+    "agreement_matrix",
+    "completeness",
+    "deletion",
+    "insertion",
+    "rank_agreement",
+]
 
 
 @dataclass
@@ -196,6 +206,24 @@ def rank_agreement(
     spearman = np.array([_spearman(u, v) for u, v in zip(left, right, strict=True)])
     overlap = np.array([_overlap(u, v, k) for u, v in zip(left, right, strict=True)])
     return Agreement(spearman=spearman, top_k_overlap=overlap, k=k, level=level)
+
+
+def agreement_matrix(attributions: Sequence[Attribution], sample: int = 0) -> np.ndarray:
+    """``(methods, methods)`` Spearman rank agreement (`rank_agreement`) on one window.
+
+    Args:
+        attributions: attributions of the same windows, one per method.
+        sample: the window (batch index) compared.
+
+    Returns:
+        A symmetric matrix with ones on the diagonal, in the order given.
+    """
+    found = list(attributions)
+    out = np.eye(len(found))
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            out[i, j] = out[j, i] = rank_agreement(found[i], found[j]).spearman[sample]
+    return out
 
 
 def _curve(

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from explainr import _zoo_models
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
 
 __all__ = ["ZooModel", "card", "load", "models_dir", "names"]
 

@@ -10,11 +10,11 @@ captum, shap and lime are imported only when a method that needs them runs.
 The package is named ``attribution`` so that ``explainr.attribute`` is the function.
 """
 
+from explainr._core.windows import Windows, sliding_windows
 from explainr.attribution._attribute import METHODS, attribute
 from explainr.attribution._groups import GROUP_BY
 from explainr.attribution._result import Attribution, Group
 from explainr.attribution._units import UnitAttribution, attribute_units
-from explainr.attribution._windows import Windows, sliding_windows
 
 __all__ = [
     "GROUP_BY",

@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import (
+    Inputs,
+    check_count,
+    check_seed,
+    to_baselines,
+    to_inputs,
+)
+from explainr._core.model import ScalarModel, model_device_dtype
+from explainr._core.state import preserved
 from explainr.attribution import (
     _exact_shapley,
     _gradient_shap,
@@ -23,14 +32,6 @@ from explainr.attribution import (
     _occlusion,
 )
 from explainr.attribution._groups import Grouping, make_grouping
-from explainr.attribution._inputs import (
-    Inputs,
-    check_count,
-    check_seed,
-    to_baselines,
-    to_inputs,
-)
-from explainr.attribution._model import ScalarModel, model_device_dtype, preserved
 from explainr.attribution._problem import Computed, Problem
 from explainr.attribution._result import Attribution
 
@@ -198,4 +199,5 @@ def _format(
         group_by=grouping.group_by,
         settings=settings,
         seconds=time.perf_counter() - started,
+        grouped=computed.values is None,
     )

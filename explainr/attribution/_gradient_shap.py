@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainr.attribution._model import chunks, gradient_pass, seeded
+from explainr._core.model import chunks
+from explainr._core.state import gradient_pass, seeded
 from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 200  # shap GradientExplainer's default; see benchmarks/attribution.py

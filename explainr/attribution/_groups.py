@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
 from explainr.attribution._result import Group
 
 GROUP_BY = ("time", "feature", "time_feature")

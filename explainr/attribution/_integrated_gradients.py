@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from explainr.attribution._model import chunks, gradient_pass
+from explainr._core.model import chunks
+from explainr._core.state import gradient_pass
 from explainr.attribution._problem import Computed, Problem
 
 TOLERANCE = 0.01  # completeness error that triggers more steps

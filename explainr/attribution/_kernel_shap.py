@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from torch import Tensor
 
-from explainr.attribution._model import seeded
+from explainr._core.state import seeded
 from explainr.attribution._problem import Computed, Problem
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainr.attribution._model import chunks
+from explainr._core.model import chunks
 from explainr.attribution._problem import Computed, Problem
 
 

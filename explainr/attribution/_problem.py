@@ -14,8 +14,8 @@ import numpy as np
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from explainr._core.model import ScalarModel
 from explainr.attribution._groups import Grouping
-from explainr.attribution._model import ScalarModel
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Attribution:
     group_by: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    grouped: bool = False  # the method valued groups; each group's value is spread evenly
 
     def by_time(self) -> np.ndarray:
         """``(batch, time)``: values summed over features."""

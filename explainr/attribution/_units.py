@@ -24,15 +24,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from explainr._errors import ExplainrError
-from explainr.attribution._inputs import check_count, to_baselines, to_inputs
-from explainr.attribution._model import (
-    ScalarModel,
-    chunks,
-    gradient_pass,
-    model_device_dtype,
-    preserved,
-)
+from explainr._core.cells import kind_of
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_count, to_baselines, to_inputs
+from explainr._core.model import ScalarModel, call_model, chunks, model_device_dtype
+from explainr._core.state import gradient_pass, preserved
 
 
 @dataclass
@@ -175,29 +171,33 @@ def attribute_units(
     )
 
 
-def _find_module(model: nn.Module, name: str) -> nn.Module:
-    from explainr.nn import PeepholeLSTM  # same (output, (h_n, c_n)) layout as nn.LSTM
+def _sequence_module(module: nn.Module | None) -> bool:
+    """A registered recurrent module run over whole sequences (not one step per call)."""
+    kind = None if module is None else kind_of(module)
+    return kind is not None and kind.recording != "step"
 
+
+def _find_module(model: nn.Module, name: str) -> nn.Module:
     named = dict(model.named_modules())
-    kinds = (nn.LSTM, nn.GRU, nn.RNN, PeepholeLSTM)
     found = named.get(name)
-    if not isinstance(found, kinds):
-        candidates = [n for n, m in named.items() if isinstance(m, kinds)]
+    if not _sequence_module(found):
+        candidates = [n for n, m in named.items() if _sequence_module(m)]
         what = "no module" if found is None else f"a {type(found).__name__}"
         raise ExplainrError(
             f"module={name!r} is {what} in {type(model).__name__}; attribute_units needs the "
-            f"name of an nn.LSTM / nn.GRU / nn.RNN / explainr.nn.PeepholeLSTM: candidates "
-            f"{candidates}"
+            f"name of a recurrent module run over the sequence (nn.LSTM, nn.GRU, nn.RNN, "
+            f"explainr.nn.PeepholeLSTM or a registered kind): candidates {candidates}"
         )
-    return found
+    return found  # type: ignore[return-value]
 
 
 def _check_layer(rnn: nn.Module, name: str, layer: int, top: int) -> int:
     if not isinstance(layer, int) or not 0 <= layer <= top:
         raise ExplainrError(f"layer={layer!r}: module {name!r} has layers 0..{top}")
-    if layer < top and not isinstance(rnn, (nn.LSTM, nn.GRU)):
+    kind = kind_of(rnn)
+    if layer < top and (kind is None or kind.recording != "kernel"):
         raise ExplainrError(
-            f"lower layers can be attributed for nn.LSTM / nn.GRU only; {name!r} is a "
+            f"lower layers can be attributed for nn.LSTM / nn.GRU / nn.RNN only; {name!r} is a "
             f"{type(rnn).__name__}: use layer={top}"
         )
     return layer
@@ -216,8 +216,7 @@ def _integrate_lower(
     """Layer IG on a lower layer's output sequence: ``values (batch, time, units)``."""
     from captum.attr import LayerIntegratedGradients
 
-    from explainr.record import record
-    from explainr.record._patch import tapped
+    from explainr.record import record, tapped
 
     tap = _Tap()
     batch_first = bool(rnn.batch_first)
@@ -240,7 +239,7 @@ def _check_called_once(model: nn.Module, rnn: nn.Module, name: str, x: Tensor) -
     handle = rnn.register_forward_hook(lambda mod, args, out: calls.append(out))
     try:
         with torch.no_grad():
-            model(x)
+            call_model(model, x)
     finally:
         handle.remove()
     if len(calls) != 1:

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explainr._errors import ExplainrError
+from explainr._core.cells import CellKind, register_cell
+from explainr._core.errors import ExplainrError
+from explainr._core.sinks import sink_for
 from explainr.nn._io import (
     batch_first_input,
     check_sizes,
@@ -18,8 +20,7 @@ from explainr.nn._io import (
     report,
     restore_layout,
 )
-from explainr.nn._scan import LayerRun, lstm_scan, run_layers
-from explainr.record._patch import sink_for
+from explainr.nn._scan import GATES, LayerRun, lstm_scan, run_layers
 
 
 def conv_lstm_layer(
@@ -106,8 +107,6 @@ class ConvLSTM(nn.Module):
     (torch.Size([2, 5, 4, 8, 8]), torch.Size([2, 2, 4, 8, 8]))
     """
 
-    _explainr_kind = "conv_lstm"
-
     def __init__(
         self,
         input_channels: int,
@@ -180,7 +179,7 @@ class ConvLSTM(nn.Module):
             x, h0, c0, self.layer_weights(), keep=layers_to_keep(sink, self.num_layers)
         )
         if sink is not None:
-            report(self, sink, self._explainr_kind, runs)
+            report(self, sink, CONV_LSTM.name, runs)
         return restore_layout(output, h_n, c_n, batch_first=self.batch_first, unbatched=unbatched)
 
     def extra_repr(self) -> str:
@@ -193,3 +192,16 @@ class ConvLSTM(nn.Module):
         if not self.batch_first:
             s += ", batch_first=False"
         return s
+
+
+CONV_LSTM = register_cell(
+    CellKind(
+        "conv_lstm",
+        GATES,
+        tanh_gates=("cell",),
+        has_cell=True,
+        modules=(ConvLSTM,),
+        recording="self",
+        label="ConvLSTM",
+    )
+)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.sinks import Sink
 from explainr.nn._scan import GATES, LayerRun
-from explainr.record._patch import Sink
 
 RECORDABLE = (*(f"gate:{g}" for g in GATES), "cell", "hidden")
 

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explainr._errors import ExplainrError
+from explainr._core.cells import CellKind, register_cell
+from explainr._core.errors import ExplainrError
+from explainr._core.sinks import sink_for
 from explainr.nn._io import (
     batch_first_input,
     check_sizes,
@@ -19,8 +21,7 @@ from explainr.nn._io import (
     report,
     restore_layout,
 )
-from explainr.nn._scan import LayerRun, lstm_scan, run_layers
-from explainr.record._patch import sink_for
+from explainr.nn._scan import GATES, LayerRun, lstm_scan, run_layers
 
 
 class PeepholeWeights(NamedTuple):
@@ -123,8 +124,6 @@ class PeepholeLSTM(nn.Module):
     (torch.Size([4, 10, 8]), torch.Size([2, 4, 8]))
     """
 
-    _explainr_kind = "peephole_lstm"
-
     def __init__(
         self,
         input_size: int,
@@ -208,7 +207,7 @@ class PeepholeLSTM(nn.Module):
             keep=layers_to_keep(sink, self.num_layers),
         )
         if sink is not None:
-            report(self, sink, self._explainr_kind, runs)
+            report(self, sink, PEEPHOLE_LSTM.name, runs)
         return restore_layout(output, h_n, c_n, batch_first=self.batch_first, unbatched=unbatched)
 
     def extra_repr(self) -> str:
@@ -220,3 +219,16 @@ class PeepholeLSTM(nn.Module):
         if self.dropout:
             s += f", dropout={self.dropout}"
         return s
+
+
+PEEPHOLE_LSTM = register_cell(
+    CellKind(
+        "peephole_lstm",
+        GATES,
+        tanh_gates=("cell",),
+        has_cell=True,
+        modules=(PeepholeLSTM,),
+        recording="self",
+        label="peephole LSTM",
+    )
+)

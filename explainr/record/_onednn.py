@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 counts: Counter[str] = Counter()  # "onednn": layer directions read from the workspace; "fallback"
 _LSTM_MODE = 2  # ideep::rnn_kind::LSTM
+KERNELS = ("lstm",)  # the torch._VF kernels whose gates oneDNN keeps in its workspace
 _PAGE = 4096
 _F32 = 4  # bytes
 _TOL = 1e-5

@@ -1,13 +1,16 @@
 """Where recording hooks into PyTorch, installed only while a `record` block is open.
 
-- ``nn.LSTM.forward`` / ``nn.GRU.forward`` (the class attributes) are wrapped, so the call
-  that reaches the fused kernel is seen even when a subclass overrides ``forward`` and calls
-  ``super().forward``. While any block is open, ``torch.nn.modules.rnn._VF`` is a proxy:
-  inside a recorded module's forward (tracked per thread) its ``lstm``/``gru`` run the fused
-  kernel one layer at a time (identical results) so every layer's hidden sequence is
-  available; every other call goes to the real ``_VF`` untouched.
-- ``nn.LSTMCell.forward`` / ``nn.GRUCell.forward`` are wrapped likewise, one step per call.
-- explainr's own modules (``explainr.nn``) ask `sink_for(self)` and report their gates.
+What is hooked comes from the cell registry (`explainr._core.cells`):
+
+- kinds recorded by ``"kernel"`` (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``): their ``forward``
+  (the class attribute) is wrapped, so the call that reaches the fused kernel is seen even
+  when a subclass overrides ``forward`` and calls ``super().forward``. While any block is
+  open, ``torch.nn.modules.rnn._VF`` is a proxy: inside a recorded module's forward
+  (tracked per thread) the kind's kernels run one layer at a time (identical results) so
+  every layer's hidden sequence is available; every other call goes to the real ``_VF``.
+- kinds recorded by ``"step"`` (``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``, a user's
+  cell): ``forward`` is wrapped likewise, one step per call.
+- kinds recorded by ``"self"`` (``explainr.nn``) ask ``sink_for(self)`` and report.
 
 Only modules registered by an open `record` block are touched; every other call goes
 straight to PyTorch. Everything is undone when the last block closes.
@@ -19,7 +22,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,24 +30,14 @@ from torch import Tensor, nn
 from torch.nn.modules import rnn as _rnn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from explainr._core.cells import CellKind, cell_kinds, kind_of
+from explainr._core.sinks import Sink, sink_for
 from explainr.record import _onednn
-from explainr.record._recompute import gru_layer, lstm_layer
-from explainr.record._trace import GATE_NAMES as _GATES
-
-
-class Sink(Protocol):
-    """What a recorder gives a running module: where to put its records."""
-
-    def wants(self, what: str, layer: int) -> bool: ...
-
-    def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None: ...
-
 
 _LOCK = threading.RLock()
-_REGISTRY: dict[int, tuple[nn.Module, list[Sink]]] = {}  # one sink per open block
-_ORIGINAL: dict[tuple[type, str], Callable] = {}
+_ORIGINAL: dict[type, Callable | None] = {}  # class -> its own forward (None: inherited)
 _DEPTH = 0
-_CURRENT = threading.local()  # .calls: the recorded nn.LSTM/nn.GRU calls running on this thread
+_CURRENT = threading.local()  # .calls: the recorded kernel calls running on this thread
 
 
 _TAPS: dict[tuple[int, int], Callable[[Tensor], Tensor]] = {}
@@ -68,56 +61,16 @@ def tapped(module: nn.Module, layer: int, tap: Callable[[Tensor], Tensor]) -> It
             del _TAPS[key]
 
 
-def sink_for(module: nn.Module) -> Sink | None:
-    """The sink of the open `record` block(s) that record ``module``, or None."""
-    entry = _REGISTRY.get(id(module))
-    if entry is None or entry[0] is not module:
-        return None
-    sinks = entry[1]
-    return sinks[0] if len(sinks) == 1 else _Fanout(list(sinks))
-
-
-def register(module: nn.Module, sink: Sink) -> None:
-    with _LOCK:
-        entry = _REGISTRY.get(id(module))
-        if entry is None or entry[0] is not module:
-            entry = _REGISTRY[id(module)] = (module, [])
-        entry[1].append(sink)
-
-
-def unregister(module: nn.Module, sink: Sink) -> None:
-    with _LOCK:
-        entry = _REGISTRY.get(id(module))
-        if entry is not None and entry[0] is module and sink in entry[1]:
-            entry[1].remove(sink)
-            if not entry[1]:
-                del _REGISTRY[id(module)]
-
-
-class _Fanout:
-    """Nested blocks recording the same module: each gets the parts it asked for."""
-
-    def __init__(self, sinks: list[Sink]) -> None:
-        self._sinks = sinks
-
-    def wants(self, what: str, layer: int) -> bool:
-        return any(s.wants(what, layer) for s in self._sinks)
-
-    def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None:
-        for s in self._sinks:
-            s.emit(module, kind, {k: v for k, v in parts.items() if s.wants(k[0], k[1])}, meta)
-
-
 def install() -> None:
-    """Wrap the torch forwards (reference counted: nested blocks share one install)."""
+    """Wrap the registered kinds' forwards (reference counted: nested blocks share one install)."""
     global _DEPTH
     with _LOCK:
         if _DEPTH == 0:
-            for cls, wrapper in _WRAPPERS.items():
-                original = cls.__dict__["forward"]
-                _ORIGINAL[(cls, "forward")] = original
-                cls.forward = wrapper(original)
-            _ORIGINAL[(_rnn, "_VF")] = _rnn._VF
+            for cls, wrapper in _wrapped_classes().items():
+                own = cls.__dict__.get("forward")
+                _ORIGINAL[cls] = own
+                cls.forward = wrapper(own if own is not None else cls.forward)
+            _ORIGINAL[_VFProxy] = _rnn._VF
             _rnn._VF = _VFProxy(_rnn._VF)
         _DEPTH += 1
 
@@ -125,11 +78,31 @@ def install() -> None:
 def uninstall() -> None:
     global _DEPTH
     with _LOCK:
+        if _DEPTH <= 0:
+            return
         _DEPTH -= 1
         if _DEPTH == 0:
-            for cls in _WRAPPERS:
-                cls.forward = _ORIGINAL.pop((cls, "forward"))
-            _rnn._VF = _ORIGINAL.pop((_rnn, "_VF"))
+            _rnn._VF = _ORIGINAL.pop(_VFProxy)
+            for cls in list(_ORIGINAL):
+                own = _ORIGINAL.pop(cls)
+                if own is None:
+                    del cls.forward
+                else:
+                    cls.forward = own
+
+
+def _wrapped_classes() -> dict[type, Callable[[Callable], Callable]]:
+    wrappers = {"kernel": _wrap_rnn, "step": _wrap_cell}
+    return {
+        cls: wrappers[kind.recording]
+        for kind in cell_kinds()
+        if kind.recording in wrappers
+        for cls in kind.modules
+    }
+
+
+def _kernels() -> frozenset[str]:
+    return frozenset(k for kind in cell_kinds() for k in kind.kernels)
 
 
 def _wrap_rnn(original: Callable) -> Callable:
@@ -161,35 +134,25 @@ def _wrap_cell(original: Callable) -> Callable:
     return forward
 
 
-_WRAPPERS: dict[type, Callable[[Callable], Callable]] = {
-    nn.LSTM: _wrap_rnn,
-    nn.GRU: _wrap_rnn,
-    nn.LSTMCell: _wrap_cell,
-    nn.GRUCell: _wrap_cell,
-}
-
-
 class _VFProxy:
-    """Stands in for ``torch._VF`` while a block is open; records only this thread's
-    current recorded module, passes everything else through."""
+    """Stands in for ``torch._VF`` while a block is open: a registered kernel called from the
+    current recorded module on this thread is recorded; everything else passes through."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+        real = getattr(self._real, name)
+        if name not in _kernels():
+            return real
+        return functools.partial(self._dispatch, name, real)
 
-    def lstm(self, *args: Any) -> Any:
-        return self._dispatch("lstm", args)
-
-    def gru(self, *args: Any) -> Any:
-        return self._dispatch("gru", args)
-
-    def _dispatch(self, kind: str, args: tuple) -> Any:
+    @staticmethod
+    def _dispatch(name: str, real: Callable, *args: Any) -> Any:
         calls = getattr(_CURRENT, "calls", None)
         if calls:
-            return calls[-1].run(self._real, kind, args)
-        return getattr(self._real, kind)(*args)
+            return calls[-1].run(real, name, args)
+        return real(*args)
 
 
 class _KernelCall:
@@ -197,12 +160,13 @@ class _KernelCall:
 
     def __init__(self, module: nn.Module, user_input: Any, sink: Sink) -> None:
         self.module = module
+        self.kind: CellKind = kind_of(module)  # type: ignore[assignment]  # registered: recorded
         self.sink = sink
         self.unsorted = (
             user_input.unsorted_indices if isinstance(user_input, PackedSequence) else None
         )
 
-    def run(self, vf: Any, kind: str, args: tuple) -> Any:
+    def run(self, kernel: Callable, name: str, args: tuple) -> Any:
         packed = not isinstance(args[3], bool)
         if packed:
             x, batch_sizes, hx, weights, has_biases, layers, dropout, train, bidir = args
@@ -211,21 +175,23 @@ class _KernelCall:
             x, hx, weights, has_biases, layers, dropout, train, bidir, batch_first = args
             batch_sizes = None
         if weights is not self.module._flat_weights:  # not this module's kernel: leave it be
-            return getattr(vf, kind)(*args)
+            return kernel(*args)
         dirs = 2 if bidir else 1
         per = len(weights) // (layers * dirs)
-        kernel = getattr(vf, kind)
+        has_cell = self.kind.has_cell
         layer_in, outputs, finals = x, [], []
         parts: dict = {}
         for layer in range(layers):
             w = weights[layer * dirs * per : (layer + 1) * dirs * per]
             rows = slice(layer * dirs, (layer + 1) * dirs)
-            h0 = (hx[0][rows], hx[1][rows]) if kind == "lstm" else hx[rows]
-            gates, want_cell, _ = self._wanted(kind, layer)
+            h0 = (hx[0][rows], hx[1][rows]) if has_cell else hx[rows]
+            gates, want_cell, _ = self._wanted(layer)
             recorded = None  # per direction, gates and cells read from oneDNN's workspace
             if packed:
                 res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
-            elif kind == "lstm" and (gates or want_cell) and _onednn.usable(layer_in, h0, w):
+            elif (
+                name in _onednn.KERNELS and (gates or want_cell) and _onednn.usable(layer_in, h0, w)
+            ):
                 res, recorded = _onednn.lstm_layer(
                     functools.partial(
                         kernel, layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first
@@ -243,7 +209,6 @@ class _KernelCall:
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
             self._record_layer(
-                kind,
                 layer,
                 layer_in,
                 res[0],
@@ -272,7 +237,7 @@ class _KernelCall:
         else:
             b, t = (0, 1) if batch_first else (1, 0)
             meta.update(batch_size=x.shape[b], time_steps=x.shape[t])
-        self.sink.emit(self.module, kind, parts, meta)
+        self.sink.emit(self.module, self.kind.name, parts, meta)
         states = tuple(torch.cat([f[i] for f in finals], dim=0) for i in range(len(finals[0])))
         return (outputs[-1], *states)
 
@@ -290,18 +255,17 @@ class _KernelCall:
             return padded if self.unsorted is None else padded[self.unsorted]
         return t if batch_first else t.transpose(0, 1)
 
-    def _wanted(self, kind: str, layer: int) -> tuple[tuple[str, ...], bool, bool]:
+    def _wanted(self, layer: int) -> tuple[tuple[str, ...], bool, bool]:
         """(gate names, cell?, hidden?) the sink keeps for this layer."""
-        sink = self.sink
-        gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", layer))
-        return gates, kind == "lstm" and sink.wants("cell", layer), sink.wants("hidden", layer)
+        return _wanted(self.kind, self.sink, layer)
 
     def _record_layer(
-        self, kind, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts, recorded
+        self, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts, recorded
     ) -> None:
-        gates, want_cell, want_hidden = self._wanted(kind, layer)
+        gates, want_cell, want_hidden = self._wanted(layer)
         if not (gates or want_cell or want_hidden):
             return
+        has_cell = self.kind.has_cell
         with torch.no_grad():
             x = self._to_batch_first(x.detach(), batch_sizes, batch_first)
             out = self._to_batch_first(out.detach(), batch_sizes, batch_first)
@@ -314,22 +278,21 @@ class _KernelCall:
                 h = out[..., d * sizes : (d + 1) * sizes]
                 if recorded is not None:
                     res = recorded[d]
-                elif kind == "lstm":
-                    h0_d, c0_d = self._initial(h0[0][d]), self._initial(h0[1][d])
-                    res = lstm_layer(
+                elif gates or want_cell:
+                    state0 = (
+                        tuple(self._initial(s[d]) for s in h0)
+                        if has_cell
+                        else (self._initial(h0[d]),)
+                    )
+                    res = self.kind.gate_values(  # type: ignore[misc]  # kernel kinds with gates
                         x,
                         h,
-                        h0_d,
-                        c0_d,
+                        state0,
                         wd,
                         reverse=d == 1,
                         lengths=lengths,
                         gates=gates,
                         want_cell=want_cell,
-                    )
-                else:
-                    res = gru_layer(
-                        x, h, self._initial(h0[d]), wd, reverse=d == 1, lengths=lengths, gates=gates
                     )
                 for g in gates:
                     parts[(f"gate:{g}", layer, d)] = res[g]
@@ -350,40 +313,51 @@ def _pad_mask(lengths: Tensor, steps: int) -> Tensor:
     return torch.arange(steps).unsqueeze(0) >= lengths.cpu().unsqueeze(1)
 
 
+def _wanted(kind: CellKind, sink: Sink, layer: int) -> tuple[tuple[str, ...], bool, bool]:
+    """(gate names, cell?, hidden?) that ``sink`` keeps of ``kind`` for ``layer``."""
+    gates = tuple(g for g in kind.gates if sink.wants(f"gate:{g}", layer))
+    want_cell = kind.has_cell and sink.wants("cell", layer)
+    return gates, want_cell, sink.wants("hidden", layer)
+
+
 def _record_cell(module: nn.Module, sink: Sink, x: Tensor, hx: Any, out: Any) -> None:
-    kind = "lstm_cell" if isinstance(module, nn.LSTMCell) else "gru_cell"
+    """One step of a ``"step"`` kind: ``forward(input, hx) -> h`` or ``(h, c)``."""
+    kind: CellKind = kind_of(module)  # type: ignore[assignment]  # registered: recorded
+    gates, want_cell, want_hidden = _wanted(kind, sink, 0)
     unbatched = x.dim() == 1
-    size = module.hidden_size
-    if hx is None:  # zeros shaped like the user's input: (size,) when unbatched
-        hx = x.new_zeros(*x.shape[:-1], size)
-        hx = (hx, hx) if kind == "lstm_cell" else hx
-    x = (x.unsqueeze(0) if unbatched else x).detach()
-    h_prev = hx[0] if kind == "lstm_cell" else hx
-    h_prev = (h_prev.unsqueeze(0) if unbatched else h_prev).detach()
-    h_new = out[0] if kind == "lstm_cell" else out
-    h_new = (h_new.unsqueeze(0) if unbatched else h_new).detach().unsqueeze(1)
-    w = [module.weight_ih.detach(), module.weight_hh.detach()]
-    if module.bias:
-        w += [module.bias_ih.detach(), module.bias_hh.detach()]
-    gates = tuple(g for g in _GATES[kind] if sink.wants(f"gate:{g}", 0))
-    x1 = x.unsqueeze(1)
-    if kind == "lstm_cell":
-        res = lstm_layer(
-            x1, h_new, h_prev, h_prev, w, reverse=False, lengths=None, gates=gates, want_cell=False
+
+    def steps(t: Tensor) -> Tensor:  # (B, H) or (H,) -> (B, 1, H), detached
+        return (t.unsqueeze(0) if unbatched else t).detach().unsqueeze(1)
+
+    h_new, c_new = (out[0], out[1]) if kind.has_cell else (out, None)
+    parts: dict = {}
+    if gates:
+        size = h_new.shape[-1]
+        if hx is None:  # zeros shaped like the user's input: (size,) when unbatched
+            zero = x.new_zeros(*x.shape[:-1], size)
+            hx = (zero, zero) if kind.has_cell else zero
+        state0 = tuple(steps(s)[:, 0] for s in (hx if kind.has_cell else (hx,)))
+        weights = [p.detach() for p in module.parameters(recurse=False)]
+        res = kind.gate_values(  # type: ignore[misc]  # step kinds with gates have one
+            steps(x),
+            steps(h_new),
+            state0,
+            weights,
+            reverse=False,
+            lengths=None,
+            gates=gates,
+            want_cell=False,
         )
-    else:
-        res = gru_layer(x1, h_new, h_prev, w, reverse=False, lengths=None, gates=gates)
-    parts = {(f"gate:{g}", 0, 0): res[g] for g in gates}
-    if kind == "lstm_cell" and sink.wants("cell", 0):
-        c_new = out[1].unsqueeze(0) if unbatched else out[1]
-        parts[("cell", 0, 0)] = c_new.detach().unsqueeze(1).clone()
-    if sink.wants("hidden", 0):
-        parts[("hidden", 0, 0)] = h_new.clone()
+        parts.update({(f"gate:{g}", 0, 0): res[g] for g in gates})
+    if want_cell:
+        parts[("cell", 0, 0)] = steps(c_new).clone()
+    if want_hidden:
+        parts[("hidden", 0, 0)] = steps(h_new).clone()
     meta = {
         "num_layers": 1,
         "num_directions": 1,
         "lengths": None,
-        "batch_size": x.shape[0],
+        "batch_size": 1 if unbatched else x.shape[0],
         "time_steps": 1,
     }
-    sink.emit(module, kind, parts, meta)
+    sink.emit(module, kind.name, parts, meta)

@@ -8,25 +8,19 @@ from types import TracebackType
 import torch
 from torch import nn
 
-from explainr._errors import ExplainrError
+from explainr._core import sinks
+from explainr._core.cells import STATES, cell_kinds, kind_of
+from explainr._core.errors import ExplainrError
 from explainr.record import _patch
-from explainr.record._trace import GATE_NAMES, STATE_NAMES, ModuleRecord, Trace
+from explainr.record._trace import ModuleRecord, Trace
 
-_TORCH_KINDS: dict[type, str] = {
-    nn.LSTM: "lstm",
-    nn.GRU: "gru",
-    nn.LSTMCell: "lstm_cell",
-    nn.GRUCell: "gru_cell",
-}
-_ALL_GATES = sorted({g for names in GATE_NAMES.values() for g in names})
+STATE_NAMES = STATES
 
 
 def recurrent_kind(module: nn.Module) -> str | None:
-    """The kind of a recurrent module explainr can record, or None."""
-    for cls, kind in _TORCH_KINDS.items():
-        if isinstance(module, cls):
-            return kind
-    return getattr(type(module), "_explainr_kind", None)
+    """The name of the registered cell kind of ``module``, or None."""
+    kind = kind_of(module)
+    return None if kind is None else kind.name
 
 
 def find_recurrent(model: nn.Module) -> dict[str, str]:
@@ -57,8 +51,9 @@ class Recorder:
             types = sorted({type(m).__name__ for m in model.modules()})
             raise ExplainrError(
                 f"no recurrent module to record in {type(model).__name__} (module types found: "
-                f"{types}); explainr records nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell and "
-                "explainr.nn.PeepholeLSTM / ConvLSTM"
+                f"{types}); explainr records "
+                f"{', '.join(_class_name(c) for k in cell_kinds() for c in k.modules)} "
+                "(and subclasses); register your own cell with explainr.register_cell"
             )
         if modules is not None:
             modules = [modules] if isinstance(modules, str) else list(modules)
@@ -69,7 +64,8 @@ class Recorder:
                     f"recordable modules: {list(found)}"
                 )
             found = {m: found[m] for m in modules}
-        self._gates = None if gates is None else frozenset(_check_names(gates, _ALL_GATES, "gate"))
+        all_gates = sorted({g for kind in cell_kinds() for g in kind.gates})
+        self._gates = None if gates is None else frozenset(_check_names(gates, all_gates, "gate"))
         self._states = frozenset(_check_names(states, STATE_NAMES, "state"))
         self._layers = (
             None if layers is None else _check_layers(layers, self._count_layers(model, found))
@@ -92,7 +88,7 @@ class Recorder:
         _patch.install()
         try:
             for name, module in self._modules.items():
-                _patch.register(module, self._sinks[name])
+                sinks.register(module, self._sinks[name])
         except BaseException:
             self._close()
             raise
@@ -105,11 +101,12 @@ class Recorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close()
+        if self._open:  # a second __exit__ must not close another block's install
+            self._close()
 
     def _close(self) -> None:
         for name, module in self._modules.items():
-            _patch.unregister(module, self._sinks[name])
+            sinks.unregister(module, self._sinks[name])
         _patch.uninstall()
         self._open = False
 
@@ -151,6 +148,14 @@ class _ModuleSink:
 
     def emit(self, module: nn.Module, kind: str, parts: dict, meta: dict) -> None:
         self._recorder._emit(self._name, kind, parts, meta)
+
+
+def _class_name(cls: type) -> str:
+    if cls.__module__.startswith("torch.nn."):
+        return f"nn.{cls.__name__}"
+    if cls.__module__.startswith("explainr.nn."):
+        return f"explainr.nn.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _check_layers(layers: Iterable[int] | int, available: int) -> frozenset[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,18 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explainr._errors import ExplainrError
+from explainr._core.cells import CellKind, GateNames, cell_kind
+from explainr._core.errors import ExplainrError
+from explainr._core.files import write_atomic
 
-GATE_NAMES: dict[str, tuple[str, ...]] = {
-    "lstm": ("input", "forget", "cell", "output"),
-    "lstm_cell": ("input", "forget", "cell", "output"),
-    "peephole_lstm": ("input", "forget", "cell", "output"),
-    "conv_lstm": ("input", "forget", "cell", "output"),
-    "gru": ("reset", "update", "new"),
-    "gru_cell": ("reset", "update", "new"),
-}
-STATE_NAMES = ("cell", "hidden")
-HAS_CELL = {"lstm", "lstm_cell", "peephole_lstm", "conv_lstm"}
+GATE_NAMES = GateNames()  # kind name -> gate names, read from the cell registry
 
 Key = tuple[str, int, int]  # (what, layer, direction); what = "gate:<name>" | "cell" | "hidden"
 
@@ -55,14 +47,19 @@ class ModuleRecord:
     data: dict[Key, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
+    def cell_kind(self) -> CellKind:
+        """The registered description of this kind of module (gates, tanh gates, cell state)."""
+        return cell_kind(self.kind)
+
+    @property
     def gate_names(self) -> tuple[str, ...]:
         """Gate names of this kind of module, in PyTorch's order (i, f, g, o or r, z, n)."""
-        return GATE_NAMES[self.kind]
+        return self.cell_kind.gates
 
     @property
     def has_cell(self) -> bool:
         """Whether this kind of module has a cell state (LSTM-like modules do, GRU does not)."""
-        return self.kind in HAS_CELL
+        return self.cell_kind.has_cell
 
     def gate(self, name: str, layer: int = 0, direction: int = 0) -> torch.Tensor:
         """One gate's activations, ``(batch, time, *unit_shape)``.
@@ -178,7 +175,7 @@ class Trace(Mapping[str, ModuleRecord]):
                 f"module {name!r} was recorded but never ran; modules that ran: "
                 f"{[n for n in self._names if self._calls[n]]}"
             )
-        if self._kinds[name] in ("lstm_cell", "gru_cell") and len(calls) > 1:
+        if cell_kind(self._kinds[name]).recording == "step" and len(calls) > 1:
             return _join_steps(calls)
         return calls[-1]
 
@@ -219,24 +216,8 @@ class Trace(Mapping[str, ModuleRecord]):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write ``to_dict()`` to a ``.npz`` file atomically and return its path."""
-        path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez_compressed(fh, **self.to_dict())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as e:
-            raise ExplainrError(
-                f"cannot write trace to {str(path)!r}: {e.strerror or e}; choose a folder you "
-                "can write to"
-            ) from e
-        return path
+        arrays = self.to_dict()
+        return write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays), "trace")
 
     def _check(self, name: str) -> None:
         if name not in self._calls:

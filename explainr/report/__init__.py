@@ -1,10 +1,11 @@
 """report: one self-contained, interactive HTML page of what a recurrent model did and used.
 
-``Report`` collects traces, attributions and metrics; ``explain`` computes them all for a
-model and an input and returns an ``Explanation`` that saves the same report in one call.
+``Report`` collects traces, attributions and metrics and renders them: results in, page
+out. Its figures are in ``explainr.report.figures`` (public as ``explainr.plots``), its
+sections in ``explainr.report.sections``.
 """
 
-from explainr.report._explain import Explanation, explain
+from explainr.report._options import ReportOptions
 from explainr.report._report import Report
 
-__all__ = ["Explanation", "Report", "explain"]
+__all__ = ["Report", "ReportOptions"]

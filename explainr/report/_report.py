@@ -6,43 +6,23 @@ import html
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.files import write_atomic
+from explainr._core.inputs import check_sample, time_labels_of
 from explainr.attribution import Attribution, UnitAttribution
-from explainr.attribution._inputs import time_labels_of
 from explainr.record import ModuleRecord, Trace
-from explainr.report import _html, _stats
-from explainr.report._header import overview, top
+from explainr.report import _page
+from explainr.report._contents import AttributionItem, Contents, InputItem, TraceItem
+from explainr.report._model_summary import model_summary
 from explainr.report._style import STYLE
-
-
-@dataclass
-class _TraceItem:
-    record: ModuleRecord
-    sample: int
-    units: list[int] | dict[tuple[int, int], list[int]] | None
-    time_labels: list[str] | None
-
-
-@dataclass
-class _AttributionItem:
-    attribution: Attribution
-    sample: int
-    feature_names: list[str] | None
-
-
-@dataclass
-class _InputItem:
-    values: np.ndarray  # (time, feature)
-    feature_names: list[str] | None
-    time_labels: list[str] | None
-    units: str | Mapping[str, str] | None
+from explainr.report.sections import build
+from explainr.report.sections.overview import overview, top
 
 
 class Report:
@@ -87,7 +67,7 @@ class Report:
         top_units: int = 6,
     ) -> None:
         self.title = str(title)
-        self.model_summary = _stats.model_summary(model) if model is not None else None
+        self.model_summary = model_summary(model) if model is not None else None
         self.data_summary = data_summary
         self.time_labels = None if time_labels is None else [str(t) for t in time_labels]
         self.settings = dict(settings or {})
@@ -97,9 +77,10 @@ class Report:
         self.metrics: dict[str, dict[str, float]] = {}
         self.curves: dict[str, dict[str, Any]] = {}
         self.curves_sample = 0
-        self._traces: list[_TraceItem] = []
-        self._attributions: list[_AttributionItem] = []
-        self._input: _InputItem | None = None
+        self.agreement: np.ndarray | None = None
+        self._traces: list[TraceItem] = []
+        self._attributions: list[AttributionItem] = []
+        self._input: InputItem | None = None
 
     def add_trace(
         self,
@@ -134,12 +115,12 @@ class Report:
                 "the trace has no module records to show; run the model inside record()"
             )
         for rec in records:
-            _stats.check_sample(sample, rec.batch_size)
+            check_sample(sample, rec.batch_size)
             labels = None if time_labels is None else [str(t) for t in time_labels]
             if labels is not None and len(labels) != rec.time_steps:
                 raise ExplainrError(f"got {len(labels)} time labels for {rec.time_steps} steps")
             self._traces.append(
-                _TraceItem(rec, sample, self._chosen_units(rec, units, sample), labels)
+                TraceItem(rec, sample, self._chosen_units(rec, units, sample), labels)
             )
         return self
 
@@ -177,11 +158,11 @@ class Report:
         """
         if not isinstance(a, Attribution):
             raise ExplainrError(f"add_attribution() needs an Attribution, got {type(a).__name__}")
-        _stats.check_sample(sample, a.values.shape[0])
+        check_sample(sample, a.values.shape[0])
         names = None if feature_names is None else [str(n) for n in feature_names]
         if names is not None and len(names) != a.values.shape[2]:
             raise ExplainrError(f"got {len(names)} feature names for {a.values.shape[2]} features")
-        self._attributions.append(_AttributionItem(a, sample, names))
+        self._attributions.append(AttributionItem(a, sample, names))
         return self
 
     def add_input(
@@ -208,7 +189,7 @@ class Report:
         values, names, labels = window_values(x)
         if values.ndim != 2:
             raise ExplainrError(f"add_input() needs one (time, feature) window, got {values.shape}")
-        self._input = _InputItem(
+        self._input = InputItem(
             values,
             [str(n) for n in feature_names] if feature_names is not None else names,
             [str(t) for t in time_labels] if time_labels is not None else labels,
@@ -222,6 +203,7 @@ class Report:
         *,
         curves: Mapping[str, Mapping[str, Any]] | None = None,
         sample: int = 0,
+        agreement: np.ndarray | None = None,
     ) -> Report:
         """Add faithfulness metrics per method, and optionally their curves.
 
@@ -234,6 +216,9 @@ class Report:
             curves: per method, ``{"deletion": Curve, "insertion": Curve}`` from
                 :mod:`explainr.metrics`, drawn as a figure.
             sample: batch index of the curves to draw.
+            agreement: ``(methods, methods)`` rank agreement of the added attributions (from
+                :func:`explainr.metrics.agreement_matrix`), for the comparison section;
+                computed when the report is built if not given.
 
         Returns:
             The report, for chaining.
@@ -244,10 +229,32 @@ class Report:
             )
         for method, pair in (curves or {}).items():
             for curve in pair.values():
-                _stats.check_sample(sample, len(curve.outputs))
+                check_sample(sample, len(curve.outputs))
             self.curves[str(method)] = dict(pair)
         self.curves_sample = sample
+        if agreement is not None:
+            self.agreement = np.asarray(agreement, dtype=np.float64)
         return self
+
+    def contents(self) -> Contents:
+        """What the page will show, as the sections read it."""
+        return Contents(
+            title=self.title,
+            model_summary=self.model_summary,
+            data_summary=self.data_summary,
+            time_labels=self.time_labels,
+            settings=self.settings,
+            seconds=self.seconds,
+            max_heatmap_cells=self.max_heatmap_cells,
+            top_units=self.top_units,
+            metrics=self.metrics,
+            curves=self.curves,
+            curves_sample=self.curves_sample,
+            agreement=self.agreement,
+            traces=list(self._traces),
+            attributions=list(self._attributions),
+            input=self._input,
+        )
 
     def to_html(self, plotlyjs: str = "inline") -> str:
         """The report as one HTML page.
@@ -259,17 +266,16 @@ class Report:
         Returns:
             The page.
         """
-        from explainr.report._sections import build
-
-        _html.check_plotlyjs(plotlyjs)
+        _page.check_plotlyjs(plotlyjs)
         start = time.perf_counter()
-        packer = _html.Packer()
-        body = build(self, packer)
+        packer = _page.Packer()
+        contents = self.contents()
+        body = build(contents, packer)
         built = time.perf_counter() - start
         anchors = [("overview", "Overview"), *(anchor for anchor, _ in body)]
         sections = "".join(h for _, h in body)
-        page = f"{top(self, built, anchors)}<main>{overview(self)}{sections}</main>"
-        return _html.page(self.title, page, packer.packed(), plotlyjs, STYLE)
+        page = f"{top(contents, built, anchors)}<main>{overview(contents)}{sections}</main>"
+        return _page.page(self.title, page, packer.packed(), plotlyjs, STYLE)
 
     def save(self, path: str | os.PathLike[str], plotlyjs: str = "inline") -> Path:
         """Write the report to ``path`` atomically, creating missing folders.
@@ -284,8 +290,8 @@ class Report:
         """
         text = self.to_html(plotlyjs)
         if plotlyjs == "shared":  # the library first, so the page never lacks it
-            _html.write_shared_plotlyjs(Path(path).parent)
-        return _html.write_atomic(path, text)
+            _page.write_shared_plotlyjs(Path(path).parent)
+        return write_atomic(path, text, "the report")
 
     def _repr_html_(self) -> str:
         page = html.escape(self.to_html(), quote=True)

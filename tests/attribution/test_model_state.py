@@ -8,8 +8,8 @@ from torch import nn
 
 import explainr
 from explainr import ExplainrError
+from explainr._core.state import gradient_pass
 from explainr.attribution import METHODS
-from explainr.attribution._model import gradient_pass
 
 from .conftest import Recurrent
 

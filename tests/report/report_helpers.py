@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from explainr.attribution._inputs import time_labels_of
+from explainr._core.inputs import time_labels_of
 from explainr.attribution._result import Attribution
-from explainr.report._html import _decode, dequantise
+from explainr.report._page import _decode, dequantise
 
 XSS = "<img src=x onerror=alert(1)>"
 

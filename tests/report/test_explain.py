@@ -9,7 +9,7 @@ import torch
 from report_helpers import Forecaster, figures_of, sine_frame, train
 
 import explainr
-from explainr.attribution._inputs import time_labels_of
+from explainr._core.inputs import time_labels_of
 
 METHODS = ("integrated_gradients", "kernel_shap", "lime")
 

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explainr.report._html import (
+from explainr.report._page import (
     QUANTISE_MIN,
     Packer,
     dequantise,

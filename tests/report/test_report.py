@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 from report_helpers import XSS, Forecaster, figures_of, grad_x_input, scaled, sine_frame
 
 import explainr
-from explainr.attribution._inputs import time_labels_of
+from explainr._core.inputs import time_labels_of
 
 
 def full_report(forecast: dict, **kwargs) -> explainr.Report:

@@ -1,27 +1,24 @@
-"""The report's header: title bar and overview (model, data, prediction, settings)."""
+"""The page's title bar and the overview section (model, data, prediction, settings)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from explainr.record import ModuleRecord
-from explainr.report import _html, _stats
-from explainr.report._html import esc
-
-if TYPE_CHECKING:
-    from explainr.report._report import Report
+from explainr.report import _page
+from explainr.report._contents import Contents
+from explainr.report._page import esc
 
 
-def top(report: Report, built: float, anchors: list[tuple[str, str]]) -> str:
+def top(report: Contents, built: float, anchors: list[tuple[str, str]]) -> str:
     """The page's title bar: title, version, timings and the section links."""
-    from explainr import __version__
+    from explainr._core.version import VERSION as __version__
 
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     took = report.seconds
-    if took is None and report._attributions:
-        took = sum(item.attribution.seconds for item in report._attributions)
+    if took is None and report.attributions:
+        took = sum(item.attribution.seconds for item in report.attributions)
     parts = [f"explainr {esc(__version__)}", f"generated {stamp}"]
     if took is not None:
         parts.append(f"computed in {took:.2f} s")
@@ -33,7 +30,7 @@ def top(report: Report, built: float, anchors: list[tuple[str, str]]) -> str:
     )
 
 
-def overview(report: Report) -> str:
+def overview(report: Contents) -> str:
     """The overview section: model, data, prediction and settings."""
     cards = [_model_card(report), _data_card(report)]
     inner = "".join(f"<div>{c}</div>" for c in cards if c)
@@ -43,7 +40,7 @@ def overview(report: Report) -> str:
     )
 
 
-def _model_card(report: Report) -> str:
+def _model_card(report: Contents) -> str:
     summary = report.model_summary
     if summary is not None:
         rows = [
@@ -63,7 +60,7 @@ def _model_card(report: Report) -> str:
         )
     else:
         seen = {}
-        for item in report._traces:
+        for item in report.traces:
             rec = item.record
             seen[rec.name] = [
                 rec.name or "(model)",
@@ -77,14 +74,14 @@ def _model_card(report: Report) -> str:
     if not rows and not head:
         return ""
     header = ["module", "kind", "input", "hidden", "layers", "bidirectional"]
-    return f"<h3>Model</h3>{head}{_html.table(header, rows) if rows else ''}"
+    return f"<h3>Model</h3>{head}{_page.table(header, rows) if rows else ''}"
 
 
-def _data_card(report: Report) -> str:
+def _data_card(report: Contents) -> str:
     items: list[tuple[str, object]] = []
     if isinstance(report.data_summary, Mapping):
         items += list(report.data_summary.items())
-    first = report._attributions[0] if report._attributions else None
+    first = report.attributions[0] if report.attributions else None
     if first is not None:
         batch, steps, features = first.attribution.values.shape
         items.append(("explained window", f"{steps} steps × {features} features"))
@@ -92,8 +89,8 @@ def _data_card(report: Report) -> str:
         labels = first.attribution.time_labels or report.time_labels
         if labels:
             items.append(("time span", f"{labels[0]} … {labels[-1]}"))
-    elif report._traces:
-        rec = report._traces[0].record
+    elif report.traces:
+        rec = report.traces[0].record
         items.append(("recorded", f"{rec.time_steps} steps, batch of {rec.batch_size}"))
     text = report.data_summary if isinstance(report.data_summary, str) else None
     if not items and text is None:
@@ -102,9 +99,9 @@ def _data_card(report: Report) -> str:
     return f"<h3>Data</h3>{para}{_dl(items)}"
 
 
-def _prediction_card(report: Report) -> str:
+def _prediction_card(report: Contents) -> str:
     rows = []
-    for item in report._attributions:
+    for item in report.attributions:
         a, s = item.attribution, item.sample
         fx, fb = float(a.prediction[s]), float(a.baseline_prediction[s])
         rows.append(
@@ -124,16 +121,16 @@ def _prediction_card(report: Report) -> str:
     return (
         "<h3>Prediction</h3><p class='explain'>f(x) is the model's output for the explained "
         "target; each method explains its difference from the output at its baseline.</p>"
-        + _html.table(header, rows)
+        + _page.table(header, rows)
     )
 
 
-def _settings_card(report: Report) -> str:
+def _settings_card(report: Contents) -> str:
     items: list[tuple[str, object]] = list(report.settings.items())
-    for item in report._attributions:
+    for item in report.attributions:
         a = item.attribution
         extra = dict(a.settings)
-        if _stats.spread_over_groups(a, item.sample):
+        if a.grouped:
             extra.update(window=a.window, group_by=a.group_by)
         items.append((a.method, ", ".join(f"{k}={v}" for k, v in extra.items()) or "defaults"))
     return f"<h3>Settings</h3>{_dl(items)}" if items else ""

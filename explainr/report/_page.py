@@ -17,8 +17,6 @@ import functools
 import hashlib
 import html
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.files import write_atomic
 
 QUANTISE_MIN = 1024  # arrays with at least this many numbers are stored as one byte each
 SHARE_MIN = 32  # lists at least this long are stored once when they repeat
@@ -261,38 +260,13 @@ def _plotlyjs() -> str:
     return get_plotlyjs()
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder.
-
-    Creates missing parent folders. Raises an ExplainrError when the path is unwritable.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise ExplainrError(
-            f"cannot write the report to {str(path)!r}: {e.strerror or e}; "
-            "choose a folder you can write to"
-        ) from e
-    return path
-
-
 def write_shared_plotlyjs(folder: Path) -> Path:
     """Write ``plotly.min.js`` into ``folder`` unless an identical one is there already."""
     target = folder / PLOTLYJS_FILE
     text = _plotlyjs()
     if target.is_file() and _digest(target.read_bytes()) == _digest(text.encode("utf-8")):
         return target
-    return write_atomic(target, text)
+    return write_atomic(target, text, "plotly.js")
 
 
 def _digest(data: bytes) -> str:

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_sample, to_inputs
+from explainr._core.model import call_model
+from explainr._core.state import preserved
 from explainr.attribution import Attribution, attribute
-from explainr.attribution._inputs import to_inputs
-from explainr.attribution._model import model_failed
+from explainr.metrics import agreement_matrix
 from explainr.record import Trace, find_recurrent, record
-from explainr.report import _stats
-from explainr.report._report import Report
+from explainr.report import Report, ReportOptions
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ class Explanation:
         rank_agreement: ``(methods, methods)`` rank agreement of the methods, in
             ``attributions`` order.
         x: the explained input as the model saw it, ``(batch, time, feature)``.
-        model_summary: recurrent modules, sizes and parameter count.
         settings: the arguments that shaped the results.
         seconds: wall time of ``explain``.
+        presentation: how the report shows these results (title, sample, units, ...).
     """
 
     trace: Trace | None
@@ -50,34 +51,30 @@ class Explanation:
     curves: dict[str, dict[str, Any]]
     rank_agreement: np.ndarray
     x: torch.Tensor
-    model_summary: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    title: str = "explainr report"
-    data_summary: str | Mapping[str, object] | None = None
-    raw: Any = None
-    input_units: str | Mapping[str, str] | None = None
-    sample: int = 0
-    time_labels: list[str] | None = None
-    feature_names: list[str] | None = None
+    presentation: ReportOptions = field(default_factory=ReportOptions)
 
     def report(self) -> Report:
         """A :class:`Report` of everything here (build it to restyle or add to it)."""
+        shown = self.presentation
         rep = Report(
-            self.title,
-            data_summary=self.data_summary,
-            time_labels=self.time_labels,
+            shown.title,
+            data_summary=shown.data_summary,
+            time_labels=shown.time_labels,
             settings=self.settings,
             seconds=self.seconds,
         )
-        rep.model_summary = self.model_summary
+        rep.model_summary = shown.model_summary
         if self.trace is not None and len(self.trace):
-            rep.add_trace(self.trace, sample=self.sample)
+            rep.add_trace(self.trace, sample=shown.sample)
         for a in self.attributions.values():
-            rep.add_attribution(a, sample=self.sample, feature_names=self.feature_names)
-        window = self.raw if self.raw is not None else self.x[self.sample]
-        rep.add_input(window, feature_names=self.feature_names, units=self.input_units)
-        rep.add_metrics(self.metrics, curves=self.curves, sample=self.sample)
+            rep.add_attribution(a, sample=shown.sample, feature_names=shown.feature_names)
+        window = shown.raw if shown.raw is not None else self.x[shown.sample]
+        rep.add_input(window, feature_names=shown.feature_names, units=shown.input_units)
+        rep.add_metrics(
+            self.metrics, curves=self.curves, sample=shown.sample, agreement=self.rank_agreement
+        )
         return rep
 
     def to_html(self, plotlyjs: str = "inline") -> str:
@@ -166,7 +163,7 @@ def explain(
     xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
     names = [str(n) for n in feature_names] if feature_names is not None else names
     labels = [str(t) for t in time_labels] if time_labels is not None else labels
-    _stats.check_sample(sample, xt.shape[0])
+    check_sample(sample, xt.shape[0])
     if isinstance(methods, str):
         methods = (methods,)
     if not methods:
@@ -207,18 +204,20 @@ def explain(
         attributions=attributions,
         metrics=_metrics(attributions, curves, sample),
         curves=curves,
-        rank_agreement=_agreement(attributions, sample),
+        rank_agreement=agreement_matrix(list(attributions.values()), sample),
         x=xt,
-        model_summary=_stats.model_summary(model),
         settings={k: v for k, v in settings.items() if v is not None},
         seconds=time.perf_counter() - start,
-        title=title,
-        data_summary=data_summary,
-        raw=raw,
-        input_units=input_units,
-        sample=sample,
-        time_labels=labels,
-        feature_names=names,
+        presentation=ReportOptions(
+            title=title,
+            data_summary=data_summary,
+            raw=raw,
+            input_units=input_units,
+            sample=sample,
+            time_labels=labels,
+            feature_names=names,
+            model_summary=ReportOptions.summarise(model),
+        ),
     )
 
 
@@ -232,17 +231,8 @@ def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     if param is not None:
         x = x.to(param.device, param.dtype)
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        with torch.no_grad(), record(model) as rec:
-            try:
-                model(x)
-            except Exception as error:
-                raise model_failed(x, error) from error
-    finally:
-        for module, training in modes:
-            module.training = training
+    with preserved(model), torch.no_grad(), record(model) as rec:
+        call_model(model, x)
     return rec.trace
 
 
@@ -274,18 +264,6 @@ def _metrics(
         for kind, curve in curves.get(method, {}).items():
             row[f"{kind}_auc"] = float(curve.auc[sample])
         out[method] = row
-    return out
-
-
-def _agreement(attributions: Mapping[str, Attribution], sample: int) -> np.ndarray:
-    """``(methods, methods)`` Spearman rank agreement of the methods on one sample."""
-    from explainr.metrics import rank_agreement
-
-    found = list(attributions.values())
-    out = np.eye(len(found))
-    for i in range(len(found)):
-        for j in range(i + 1, len(found)):
-            out[i, j] = out[j, i] = rank_agreement(found[i], found[j]).spearman[sample]
     return out
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from explainr._errors import ExplainrError
-from explainr.attribution._inputs import check_count, check_finite, time_labels_of
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_count, check_finite, time_labels_of
 
 
 class Windows(NamedTuple):

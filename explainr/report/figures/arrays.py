@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_sample
 
 LEFT = 0.1  # a gate below this is left-saturated (mostly closed)
 RIGHT = 0.9  # a gate above this is right-saturated (mostly open)
@@ -44,12 +44,6 @@ def unit_matrix(values: torch.Tensor | np.ndarray, sample: int | None) -> np.nda
         return arr.transpose(2, 0, 1).reshape(arr.shape[2], -1)
     check_sample(sample, arr.shape[0])
     return arr[sample].T
-
-
-def check_sample(sample: int, batch: int) -> None:
-    """Raise an ExplainrError unless ``0 <= sample < batch``."""
-    if not isinstance(sample, int | np.integer) or not 0 <= sample < batch:
-        raise ExplainrError(f"sample={sample!r} is out of range for a batch of {batch}")
 
 
 def saturation(gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,67 +113,3 @@ def bin_time(values: np.ndarray, factor: int) -> np.ndarray:
 def bin_labels(labels: Sequence[str], factor: int) -> list[str]:
     """The first label of each bin of ``factor`` steps."""
     return list(labels)[::factor] if factor > 1 else list(labels)
-
-
-def spread_over_groups(a: Any, sample: int) -> bool:
-    """Whether an attribution's cells were valued in groups (equal values within each group).
-
-    Perturbation methods value a group of cells at once and spread it evenly; gradient
-    methods value every cell, even when the result also lists groups.
-
-    Args:
-        a: an :class:`~explainr.Attribution` (``values`` ``(batch, time, feature)``).
-        sample: batch index to check.
-    """
-    if not a.groups:
-        return False
-    values = np.asarray(a.values[sample], dtype=np.float64)
-    tolerance = 1e-9 * max(float(np.abs(values).max()), 1e-12)
-    for group in a.groups:
-        start, stop = group.time
-        cells = values[start:stop] if group.feature is None else values[start:stop, group.feature]
-        if cells.size and float(np.ptp(cells)) > tolerance:
-            return False
-    return True
-
-
-def model_summary(model: torch.nn.Module) -> dict[str, Any]:
-    """Recurrent modules, their sizes and the parameter count of a model.
-
-    Args:
-        model: any ``nn.Module``.
-
-    Returns:
-        ``{"name": class name, "parameters": int, "trainable": int, "modules": [{"name",
-        "kind", "input_size", "hidden_size", "num_layers", "bidirectional"}]}``.
-    """
-    from explainr.record import find_recurrent
-
-    named = dict(model.named_modules())
-    modules = []
-    for name, kind in find_recurrent(model).items():
-        m = named[name]
-        modules.append(
-            {
-                "name": name or "(model)",
-                "kind": kind,
-                "input_size": _first_attr(m, ("input_size", "input_channels")),
-                "hidden_size": _first_attr(m, ("hidden_size", "hidden_channels")),
-                "num_layers": getattr(m, "num_layers", 1),
-                "bidirectional": bool(getattr(m, "bidirectional", False)),
-            }
-        )
-    params = list(model.parameters())
-    return {
-        "name": type(model).__name__,
-        "parameters": sum(p.numel() for p in params),
-        "trainable": sum(p.numel() for p in params if p.requires_grad),
-        "modules": modules,
-    }
-
-
-def _first_attr(module: torch.nn.Module, names: Sequence[str]) -> Any:
-    for n in names:
-        if hasattr(module, n):
-            return getattr(module, n)
-    return None

@@ -12,3 +12,10 @@ class ExplainrError(Exception):
     ...     str(e)
     'no recurrent module found'
     """
+
+
+class ModelError(ExplainrError, RuntimeError):
+    """The user's model failed when explainr called it; the message says on what input.
+
+    A `RuntimeError` too, so code that caught the model's own runtime errors still does.
+    """

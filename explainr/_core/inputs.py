@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,9 @@ def time_labels_of(index: Any) -> list[str]:
             return [str(t.date()) for t in index]
         return [t.isoformat(sep=" ") for t in index]
     return [str(t) for t in index]
+
+
+def check_sample(sample: int, batch: int) -> None:
+    """Raise an ExplainrError unless ``0 <= sample < batch``."""
+    if not isinstance(sample, int | np.integer) or not 0 <= sample < batch:
+        raise ExplainrError(f"sample={sample!r} is out of range for a batch of {batch}")

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from explainr.nn import ConvLSTM
-from explainr.report import _stats
+from explainr.report._model_summary import model_summary
+from explainr.report.figures import arrays as _stats
 
 
 def test_saturation_counts_steps_like_a_loop():
@@ -51,7 +52,7 @@ def test_model_summary_counts_lstm_parameters_in_closed_form():
     model = torch.nn.Sequential()
     model.add_module("lstm", torch.nn.LSTM(3, 8, num_layers=2, bidirectional=True))
     model.add_module("conv", ConvLSTM(2, 4, kernel_size=3))
-    summary = _stats.model_summary(model)
+    summary = model_summary(model)
     # LSTM layer: 4H(I + H) weights + 8H biases, per direction; layer 1 sees 2H inputs.
     lstm = 2 * (4 * 8 * (3 + 8) + 8 * 8) + 2 * (4 * 8 * (16 + 8) + 8 * 8)
     conv = 4 * 4 * (2 + 4) * 9 + 4 * 4

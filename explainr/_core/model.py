@@ -1,21 +1,14 @@
-"""The model as every attribution method sees it: one number per window, state left as found.
+"""The one model interface: every call of the user's model goes through here.
 
+- `call_model` runs the model on ``(batch, time, feature)`` and turns any failure into one
+  `ExplainrError` that says what was passed.
 - `ScalarModel` reduces a model's prediction to the explained ``target`` (one number per
   window) and evaluates many windows in batched, gradient-free forwards.
-- `preserved` puts the model in eval mode for the duration of an explanation and restores
-  every module's ``training`` flag, every parameter's ``requires_grad`` and the hooks.
-- `gradient_pass` disables cuDNN around a forward+backward (cuDNN's RNN backward refuses
-  to run in eval mode) and restores the previous flags.
-- `seeded` seeds the global numpy and torch generators that captum and shap draw from,
-  and restores them afterwards.
 - `rows_for` picks how many windows go through the model at once (cache-sized on CPU).
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,21 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explainr._errors import ExplainrError
+from explainr._core.errors import ExplainrError, ModelError
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
 ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-    "_state_dict_hooks",
-    "_load_state_dict_pre_hooks",
-)
 
 
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -48,96 +30,29 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-@contextlib.contextmanager
-def preserved(model: nn.Module) -> Iterator[None]:
-    """Run the block with ``model`` in eval mode; restore its flags, grads and hooks after.
+def call_model(model: nn.Module, x: Tensor) -> Any:
+    """``model(x)`` for ``x`` ``(batch, time, feature)``; any failure becomes an `ExplainrError`.
 
-    Restored on success and on error: each module's ``training``, each parameter's
-    ``requires_grad``, and the hook dictionaries (hooks added inside are removed).
-    Weights are never written.
+    Errors explainr raised on purpose pass through unchanged; anything the model raises
+    (a shape mismatch, a bug in its forward) is reported with the input's shape.
     """
-    modes = [(m, m.training) for m in model.modules()]
-    needs_grad = [(p, p.requires_grad) for p in model.parameters()]
-    hooks = [(m, name, set(getattr(m, name, {}))) for m in model.modules() for name in _HOOK_DICTS]
     try:
-        model.eval()
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-        for param, flag in needs_grad:
-            param.requires_grad_(flag)
-        for module, name, keys in hooks:
-            found = getattr(module, name, None)
-            if found is not None:
-                for key in [k for k in found if k not in keys]:
-                    del found[key]
+        return model(x)
+    except ExplainrError:
+        raise
+    except Exception as error:
+        raise model_failed(x, error) from error
 
 
-def model_failed(x: Tensor, error: Exception) -> ExplainrError:
+def model_failed(x: Tensor, error: Exception) -> ModelError:
     """The error to raise when the user's model fails on ``x`` ``(batch, time, feature)``."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return ExplainrError(
+    return ModelError(
         f"the model failed on input of shape {tuple(x.shape)} (batch, time, feature): "
         f"{type(error).__name__}: {first}. Check that x has the feature count (and, for "
         "fixed-length models, the time steps) the model was trained on, features in the last "
         "axis, and that the model takes (batch, time, feature) (batch_first)."
     )
-
-
-@contextlib.contextmanager
-def gradient_pass(model: nn.Module) -> Iterator[None]:
-    """Forward+backward block: cuDNN off, parameters frozen; previous state restored after.
-
-    cuDNN's RNN backward only runs in training mode; turning cuDNN off for this block (and
-    only this block) lets eval-mode recurrent models be differentiated on CUDA. On CPU the
-    flag has no effect. Parameters stop requiring grad so backward computes input grads only.
-    """
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    # None leaves a flag as it is; `flags` restores all of them on exit. The other flags
-    # differ between torch versions, so they are taken from its signature.
-    others = inspect.signature(torch.backends.cudnn.flags).parameters
-    keep = {name: None for name in others if name != "enabled"}
-    if torch.is_inference_mode_enabled():
-        raise ExplainrError(
-            "gradient methods cannot run inside torch.inference_mode(): call them outside it, "
-            "or use a perturbation method (kernel_shap, lime, occlusion, exact_shapley)"
-        )
-    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False, **keep):
-        try:
-            for param in frozen:
-                param.requires_grad_(False)
-            yield
-        except RuntimeError as error:
-            if "does not require grad" not in str(error):
-                raise
-            raise ExplainrError(
-                "the model's output is not differentiable with respect to its input (a "
-                ".detach(), .numpy() or integer step in forward?); gradient methods need it. "
-                "Use a perturbation method instead: kernel_shap, lime, occlusion, exact_shapley"
-            ) from error
-        finally:
-            for param in frozen:
-                param.requires_grad_(True)
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed numpy's and torch's global generators for the block, then restore their states."""
-    state = np.random.get_state()
-    devices: list[int] = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        try:
-            np.random.seed(seed)
-            torch.default_generator.manual_seed(seed)
-            for index in devices:  # only the generators fork_rng restores
-                with torch.cuda.device(index):
-                    torch.cuda.manual_seed(seed)
-            yield
-        finally:
-            np.random.set_state(state)
 
 
 @dataclass(frozen=True)
@@ -192,11 +107,8 @@ class ScalarModel:
         """
         rows = rows_for(model, x.device)
         first = x[: rows.forward]
-        try:
-            with torch.no_grad():
-                out = model(first)
-        except Exception as error:
-            raise model_failed(first, error) from error
+        with torch.no_grad():
+            out = call_model(model, first)
         matrix = _as_matrix(out, len(first))
         column = _check_target(target, matrix.shape[1])
         scalar = cls(model, column, rows)
@@ -215,7 +127,7 @@ class ScalarModel:
 
     def __call__(self, x: Tensor) -> Tensor:
         """``(rows, time, feature)`` -> ``(rows,)``, differentiable."""
-        return _as_matrix(self.model(x), len(x))[:, self.column]
+        return _as_matrix(call_model(self.model, x), len(x))[:, self.column]
 
     def evaluate(self, x: Tensor) -> Tensor:
         """``(rows, time, feature)`` -> ``(rows,)`` without gradients, in batched forwards."""

@@ -1,0 +1,101 @@
+"""What every figure shares: colours, the template, escaping, time labels, menus."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explainr._core.errors import ExplainrError
+from explainr.record import ModuleRecord, Trace
+from explainr.report.figures import arrays as _arrays
+
+DIVERGING = [
+    [0.0, "#2166ac"],
+    [0.25, "#92c5de"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#f4a582"],
+    [1.0, "#b2182b"],
+]
+SEQUENTIAL = "Viridis"
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+TEMPLATE = "plotly_white"
+DIRECTIONS = ("forward", "reverse")
+
+
+def esc(text: object) -> str:
+    """``text`` as a string plotly shows literally (``<``, ``>``, ``&`` escaped)."""
+    return html.escape(str(text), quote=False)
+
+
+def _labels(labels: Sequence[object] | None, steps: int, factor: int = 1) -> list[str] | list[int]:
+    """Escaped time labels (one per bin of ``factor`` steps), or step numbers.
+
+    Repeated labels get their step number appended: plotly would merge equal categories.
+    """
+    if labels is None or len(labels) == 0:
+        return list(range(0, steps, factor))
+    if len(labels) != steps:
+        raise ExplainrError(f"got {len(labels)} time labels for {steps} time steps")
+    text = [str(x) for x in labels]
+    if len(set(text)) < len(text):
+        text = [f"{t} ({i})" for i, t in enumerate(text)]
+    return [esc(x) for x in _arrays.bin_labels(text, factor)]
+
+
+def _record(record: ModuleRecord | Trace, module: str | None) -> ModuleRecord:
+    if isinstance(record, ModuleRecord):
+        return record
+    names = list(record)
+    if module is None and len(names) != 1:
+        raise ExplainrError(f"the trace holds modules {names}; pass module=<one of them>")
+    return record[module if module is not None else names[0]]
+
+
+def _slots(record: ModuleRecord) -> list[tuple[int, int]]:
+    """Every (layer, direction) pair of a module."""
+    return [(la, d) for la in range(record.num_layers) for d in range(record.num_directions)]
+
+
+def _slot_name(record: ModuleRecord, layer: int, direction: int) -> str:
+    name = f"layer {layer}"
+    return name + f" · {DIRECTIONS[direction]}" if record.num_directions > 1 else name
+
+
+def _menu(labels: list[str], masks: list[list[bool]], titles: list[str]) -> list[dict]:
+    """A dropdown that shows one group of traces at a time."""
+    buttons = [
+        {"label": lab, "method": "update", "args": [{"visible": m}, {"title.text": t}]}
+        for lab, m, t in zip(labels, masks, titles, strict=True)
+    ]
+    return [
+        {
+            "buttons": buttons,
+            "direction": "down",
+            "showactive": True,
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "pad": {"r": 4, "t": 4},
+        }
+    ]
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.5, "xanchor": "center", "font": {"size": 14}},
+        height=height,
+        margin={"l": 60, "r": 30, "t": 80, "b": 50},
+        hoverlabel={"namelength": -1},
+        legend={"orientation": "h", "y": -0.15},
+    )
+    return fig
+
+
+def f32(values: np.ndarray) -> np.ndarray:
+    """float32 for the figure's JSON: half the bytes, more than a screen's precision."""
+    return np.asarray(values, dtype=np.float32)

@@ -1,0 +1,350 @@
+"""Figures of what the prediction used: heatmaps, bars, the input under its attribution,
+the comparison of methods."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explainr._core.errors import ExplainrError
+from explainr.attribution import Attribution
+from explainr.report.figures import arrays as _arrays
+from explainr.report.figures._common import (
+    COLORS as _COLORS,
+)
+from explainr.report.figures._common import (
+    DIVERGING,
+    _labels,
+    _menu,
+    _style,
+    esc,
+)
+from explainr.report.figures._common import (
+    f32 as _f32,
+)
+
+
+def _one(a: Attribution, sample: int, feature_names: Sequence[str] | None) -> tuple:
+    """One sample's ``(time, feature)`` values with escaped feature names and time labels."""
+    _arrays.check_sample(sample, a.values.shape[0])
+    values = _f32(a.values[sample])
+    names = list(feature_names or a.feature_names or [f"x{j}" for j in range(values.shape[1])])
+    if len(names) != values.shape[1]:
+        raise ExplainrError(f"got {len(names)} feature names for {values.shape[1]} features")
+    return values, [esc(n) for n in names], _labels(a.time_labels, values.shape[0])
+
+
+def _symmetric(values: np.ndarray) -> float:
+    top = float(np.nanmax(np.abs(values))) if values.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def attribution_heatmap(
+    a: Attribution, sample: int = 0, *, feature_names: Sequence[str] | None = None
+) -> go.Figure:
+    """Time x feature heatmap of one sample's attribution, diverging colours centred on 0.
+
+    Args:
+        a: an attribution with ``values`` of shape ``(batch, time, feature)``.
+        sample: batch index to show.
+        feature_names: ``(feature,)`` names; default ``a.feature_names``.
+
+    Returns:
+        A one-heatmap figure; red cells pushed the prediction up, blue cells down.
+    """
+    fig = go.Figure(_heatmap(a, sample, feature_names))
+    fig.update_xaxes(title_text="time")
+    return _style(fig, f"{esc(a.method)}: attribution per time step and feature", 380)
+
+
+def _heatmap(a: Attribution, sample: int, feature_names: Sequence[str] | None) -> go.Heatmap:
+    values, names, x = _one(a, sample, feature_names)
+    bound = _symmetric(values)
+    return go.Heatmap(
+        z=values.T,
+        x=x,
+        y=names,
+        zmin=-bound,
+        zmax=bound,
+        zmid=0.0,
+        colorscale=DIVERGING,
+        colorbar={"title": {"text": "attribution"}, "thickness": 12, "len": 0.6, "y": 0.7},
+        hovertemplate="%{y}<br>%{x}<br>attribution = %{z:.4g}<extra></extra>",
+    )
+
+
+def attribution_summary(
+    a: Attribution, sample: int = 0, *, feature_names: Sequence[str] | None = None
+) -> go.Figure:
+    """Heatmap with per-feature bars beside it and per-time bars below, for one method.
+
+    Args:
+        a: an attribution with ``values`` of shape ``(batch, time, feature)``.
+        sample: batch index to show.
+        feature_names: ``(feature,)`` names; default ``a.feature_names``.
+
+    Returns:
+        A 2 x 2 subplot figure: time x feature heatmap, per-feature totals (summed over
+        time), per-time totals (summed over features).
+    """
+    values, names, x = _one(a, sample, feature_names)
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        shared_xaxes="columns",
+        shared_yaxes="rows",
+        column_widths=[0.8, 0.2],
+        row_heights=[0.68, 0.32],
+        horizontal_spacing=0.02,
+        vertical_spacing=0.06,
+    )
+    fig.add_trace(_heatmap(a, sample, feature_names), row=1, col=1)
+    by_feature, by_time = values.sum(axis=0), values.sum(axis=1)
+    fig.add_trace(
+        go.Bar(
+            x=by_feature,
+            y=names,
+            orientation="h",
+            marker=_signs(by_feature),
+            name="per feature",
+            hovertemplate="%{y}<br>total = %{x:.4g}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=by_time,
+            marker=_signs(by_time),
+            name="per time step",
+            hovertemplate="%{x}<br>total = %{y:.4g}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_xaxes(title_text="time", row=2, col=1)
+    fig.update_xaxes(title_text="sum over time", row=1, col=2)
+    fig.update_yaxes(title_text="sum over features", row=2, col=1)
+    fig.update_layout(showlegend=False)
+    height = 420 + 14 * max(0, len(names) - 10)
+    return _style(fig, f"{esc(a.method)}: what the prediction used", height)
+
+
+def _signs(values: np.ndarray) -> dict:
+    """Bar colours by sign: red raised the prediction, blue lowered it.
+
+    Colour strings rather than numbers on a colour scale: plotly.js 4 logs a warning per
+    bar for numeric bar colours.
+    """
+    return {"color": ["#b2182b" if v >= 0 else "#2166ac" for v in np.asarray(values)]}
+
+
+def input_attribution(
+    x: np.ndarray,
+    attributions: Attribution | Mapping[str, Attribution],
+    sample: int = 0,
+    *,
+    feature_names: Sequence[str] | None = None,
+    time_labels: Sequence[object] | None = None,
+    units: str | Mapping[str, str] | None = None,
+    max_features: int = 8,
+) -> go.Figure:
+    """The input series with each point coloured by its attribution, one method at a time.
+
+    Args:
+        x: ``(time, feature)`` input window, ideally in original units (before scaling).
+        attributions: one attribution, or several by method name (a dropdown picks one);
+            ``values`` are ``(batch, time, feature)``.
+        sample: batch index of the attributions that ``x`` belongs to.
+        feature_names: ``(feature,)`` names; default the first attribution's.
+        time_labels: ``(time,)`` x-axis labels; default the first attribution's.
+        units: the input's unit for every feature (e.g. ``"°C"``), or a unit per feature
+            name; shown in the axis titles.
+        max_features: draw only this many features, the most attributed first.
+
+    Returns:
+        A figure with one row per feature (its own y axis, so features of different
+        scales stay readable), markers coloured by attribution (red raised the prediction,
+        blue lowered it), and a last row of per-step totals over features.
+    """
+    if isinstance(attributions, Attribution):
+        attributions = {attributions.method: attributions}
+    first = next(iter(attributions.values()))
+    x = _f32(x)
+    labels = time_labels if time_labels is not None else first.time_labels
+    _, names, _ = _one(first, sample, feature_names)
+    if x.shape != first.values.shape[1:]:
+        raise ExplainrError(
+            f"x has shape {x.shape}; expected (time, feature) = {first.values.shape[1:]}"
+        )
+    t = _labels(labels, x.shape[0])
+    keep = np.argsort(-np.abs(first.values[sample]).sum(axis=0), kind="stable")[:max_features]
+    rows = len(keep) + 1
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.03,
+        row_heights=[1.0] * len(keep) + [0.8],
+    )
+    groups = []
+    for slot, a in enumerate(attributions.values()):
+        values = _f32(a.values[sample])
+        bound = _symmetric(values)
+        for row, j in enumerate(keep, start=1):
+            line = _input_line(t, x[:, j], values[:, j], names[j], bound, scale=row == 1)
+            line.visible = slot == 0
+            fig.add_trace(line, row, 1)
+            groups.append(slot)
+        by_time = values.sum(axis=1)
+        fig.add_trace(
+            go.Bar(
+                x=t,
+                y=by_time,
+                marker=_signs(by_time),
+                name="attribution per step",
+                visible=slot == 0,
+                showlegend=False,
+                hovertemplate="%{x}<br>attribution (all features) = %{y:.4g}<extra></extra>",
+            ),
+            rows,
+            1,
+        )
+        groups.append(slot)
+    for row, j in enumerate(keep, start=1):
+        unit = units.get(html.unescape(names[j])) if isinstance(units, Mapping) else units
+        title = f"{names[j]} ({esc(unit)})" if unit else names[j]
+        fig.update_yaxes(title_text=_short(title), row=row, col=1)
+    fig.update_yaxes(title_text="sum", row=rows, col=1)
+    fig.update_xaxes(title_text="time", row=rows, col=1)
+    methods = [esc(m) for m in attributions]
+    masks = [[g == s for g in groups] for s in range(len(methods))]
+    titles = [f"input coloured by {m} attribution" for m in methods]
+    fig.update_layout(updatemenus=_menu(methods, masks, titles), showlegend=False, bargap=0.1)
+    return _style(fig, titles[0], (150 if len(keep) <= 3 else 110) * len(keep) + 230)
+
+
+def _input_line(
+    t: list, y: np.ndarray, attribution: np.ndarray, name: str, bound: float, *, scale: bool
+) -> go.Scatter:
+    """One feature's series, each marker coloured by that cell's attribution."""
+    return go.Scatter(
+        x=t,
+        y=y,
+        mode="lines+markers",
+        name=name,
+        line={"color": "#9aa3b0", "width": 1.2},
+        marker={
+            "color": attribution,
+            "colorscale": DIVERGING,
+            "cmin": -bound,
+            "cmax": bound,
+            "size": 7 if len(t) <= 150 else 4,
+            "line": {"width": 0.5, "color": "#555"},
+            "showscale": scale,
+            "colorbar": {"title": {"text": "attribution"}, "thickness": 12, "len": 0.5, "y": 0.75},
+        },
+        customdata=attribution,
+        hovertemplate=(
+            f"{name}<br>%{{x}}<br>value = %{{y:.4g}}<br>"
+            "attribution = %{customdata:.4g}<extra></extra>"
+        ),
+    )
+
+
+def _short(escaped: str, limit: int = 24) -> str:
+    """An escaped axis title cut short enough to fit beside a small panel."""
+    text = html.unescape(escaped)
+    return escaped if len(text) <= limit else esc(text[: limit - 1] + "…")
+
+
+def method_comparison(
+    attributions: Mapping[str, Attribution],
+    sample: int = 0,
+    *,
+    agreement: np.ndarray | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> go.Figure:
+    """Methods side by side: per-time and per-feature shares, and their rank agreement.
+
+    Each method's values are divided by their total absolute value, so methods with
+    different scales can be compared.
+
+    Args:
+        attributions: attributions by method name, all ``(batch, time, feature)`` alike.
+        sample: batch index to show.
+        agreement: ``(methods, methods)`` rank agreement (e.g. Spearman correlation of
+            the cells' absolute values); default none drawn.
+        feature_names: ``(feature,)`` names; default the first attribution's.
+
+    Returns:
+        A figure with per-time lines (top), per-feature bars (bottom left) and the
+        agreement matrix (bottom right).
+    """
+    methods = list(attributions)
+    first = attributions[methods[0]]
+    _, names, x = _one(first, sample, feature_names)
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        specs=[[{"colspan": 2}, None], [{}, {}]],
+        column_widths=[0.58, 0.42],
+        row_heights=[0.5, 0.5],
+        vertical_spacing=0.16,
+        subplot_titles=["share per time step", "share per feature", "rank agreement"],
+    )
+    for k, m in enumerate(methods):
+        values = np.asarray(attributions[m].values[sample], dtype=np.float64)
+        share = _f32(values / max(float(np.abs(values).sum()), 1e-12))
+        color = _COLORS[k % len(_COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=share.sum(axis=1),
+                mode="lines",
+                name=esc(m),
+                legendgroup=esc(m),
+                line={"color": color},
+                hovertemplate=f"{esc(m)}<br>%{{x}}<br>share = %{{y:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=share.sum(axis=0),
+                name=esc(m),
+                legendgroup=esc(m),
+                showlegend=False,
+                marker={"color": color},
+                hovertemplate=f"{esc(m)}<br>%{{x}}<br>share = %{{y:.3f}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    if agreement is not None:
+        fig.add_trace(
+            go.Heatmap(
+                z=agreement,
+                x=[esc(m) for m in methods],
+                y=[esc(m) for m in methods],
+                zmin=-1,
+                zmax=1,
+                colorscale=DIVERGING,
+                showscale=False,
+                text=np.round(agreement, 2),
+                texttemplate="%{text}",
+                hovertemplate="%{y} vs %{x}<br>agreement = %{z:.2f}<extra></extra>",
+            ),
+            row=2,
+            col=2,
+        )
+        fig.update_yaxes(autorange="reversed", row=2, col=2)
+    fig.update_layout(barmode="group")
+    return _style(fig, "methods side by side", 640)

@@ -1,0 +1,56 @@
+"""The input window under its attribution."""
+
+from __future__ import annotations
+
+from explainr.report import figures
+from explainr.report._contents import Contents, InputItem
+from explainr.report._page import esc
+from explainr.report.sections._common import (
+    Figures,
+    Section,
+    explain,
+    labels_for,
+    names_for,
+    section,
+)
+
+
+def render(report: Contents, figure: Figures) -> list[Section]:
+    if report.attributions and report.input is not None:
+        return [_input_section(report, report.input, figure)]
+    return []
+
+
+def _input_section(report: Contents, inp: InputItem, figure: Figures) -> Section:
+    first = report.attributions[0]
+    same = [
+        i
+        for i in report.attributions
+        if i.sample == first.sample and i.attribution.values.shape[1:] == inp.values.shape
+    ]
+    if not same:
+        note = (
+            f"The input window has shape {inp.values.shape}, but the attributions explain "
+            f"windows of shape {first.attribution.values.shape[1:]}; nothing to overlay."
+        )
+        return section("input", "Input", "Input", f'<p class="note">{esc(note)}</p>')
+    by_method = {i.attribution.method: i.attribution for i in same}
+    steps = inp.values.shape[0]
+    fig = figures.input_attribution(
+        inp.values,
+        by_method,
+        first.sample,
+        feature_names=inp.feature_names
+        or names_for(report, first)
+        or first.attribution.feature_names
+        or None,
+        time_labels=labels_for(report, steps, inp.time_labels),
+        units=inp.units,
+    )
+    text = (
+        "The explained window in its original units. Each point is coloured by its "
+        "attribution: red points pushed the prediction up, blue points pushed it down, white "
+        "ones did not matter. The bottom row sums each time step over features. Pick a "
+        "method from the menu."
+    )
+    return section("input", "Input", "Input and attribution", explain(text) + figure(fig))
