@@ -20,6 +20,7 @@ GATE_NAMES: dict[str, tuple[str, ...]] = {
     "conv_lstm": ("input", "forget", "cell", "output"),
     "gru": ("reset", "update", "new"),
     "gru_cell": ("reset", "update", "new"),
+    "reset_before_gru": ("reset", "update", "new"),
 }
 STATE_NAMES = ("cell", "hidden")
 HAS_CELL = {"lstm", "lstm_cell", "peephole_lstm", "conv_lstm"}
@@ -162,7 +163,8 @@ class Trace(Mapping[str, ModuleRecord]):
         return list(self._names)
 
     def kind(self, name: str) -> str:
-        """Kind of a recorded module: lstm, gru, lstm_cell, gru_cell, peephole_lstm, conv_lstm."""
+        """Kind of a recorded module: lstm, gru, lstm_cell, gru_cell, peephole_lstm, conv_lstm,
+        reset_before_gru."""
         self._check(name)
         return self._kinds[name]
 
