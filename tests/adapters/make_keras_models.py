@@ -5,8 +5,9 @@ Run in its own process with ``KERAS_BACKEND=torch`` (the tests do that)::
     KERAS_BACKEND=torch python tests/adapters/make_keras_models.py OUT_DIR
 
 For every model NAME it writes ``NAME.keras``, ``NAME.h5``, ``NAME.x.npy`` (a fixed input),
-``NAME.y.npy`` (``model.predict`` on it) and ``NAME.weights.npz`` (each layer's weights as
-Keras holds them, keys ``"<layer>/<i>"``), then ``manifest.json``. Importing this module does
+``NAME.y.npy`` (``model.predict`` on it), ``NAME.weights.npz`` (each layer's weights as
+Keras holds them, keys ``"<layer>/<i>"``) and ``NAME.outputs.npz`` (each layer's output on
+``x`` as Keras computes it, keyed by layer name), then ``manifest.json``. Importing this module does
 not import keras: the builders take the ``keras`` module as their argument.
 """
 
@@ -21,9 +22,25 @@ from typing import Any
 import numpy as np
 
 ACTIVATIONS = (
-    "linear relu tanh sigmoid hard_sigmoid softmax elu selu softplus softsign swish gelu "
-    "exponential leaky_relu relu6 hard_silu mish log_softmax"
-).split()
+    "linear",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "gelu",
+    "exponential",
+    "leaky_relu",
+    "relu6",
+    "hard_silu",
+    "mish",
+    "log_softmax",
+)
 
 
 def _seq(keras: Any, shape: tuple[int, ...], *layers: Any) -> Any:
@@ -85,6 +102,12 @@ def gru_reset_before(keras: Any) -> Any:
     )
 
 
+def gru_reset_before_activations(keras: Any) -> Any:
+    L = keras.layers
+    gru = L.GRU(5, reset_after=False, activation="relu", recurrent_activation="hard_sigmoid")
+    return _seq(keras, (6, 2), gru, L.Dense(1))
+
+
 def simple_rnn(keras: Any) -> Any:
     L = keras.layers
     return _seq(
@@ -138,6 +161,7 @@ MODELS: dict[str, Callable[[Any], Any]] = {
     "bidirectional": bidirectional,
     "conv_lstm": conv_lstm,
     "gru_reset_before": gru_reset_before,
+    "gru_reset_before_activations": gru_reset_before_activations,
     "simple_rnn": simple_rnn,
     "conv1d_batchnorm_lstm": conv1d_batchnorm_lstm,
     "time_distributed": time_distributed,
@@ -221,6 +245,14 @@ def main(out: Path) -> None:
             for i, w in enumerate(layer.get_weights())
         }
         np.savez(out / f"{name}.weights.npz", **weights)
+        layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+        probe = keras.Model(model.inputs, [layer.output for layer in layers])
+        outputs = probe.predict(x, verbose=0)
+        outputs = outputs if len(layers) > 1 else [outputs]
+        np.savez(
+            out / f"{name}.outputs.npz",
+            **{layer.name: np.asarray(o) for layer, o in zip(layers, outputs, strict=True)},
+        )
         manifest["models"].append(name)
     for name, build in REFUSED.items():
         model = build(keras)

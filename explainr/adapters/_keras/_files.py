@@ -111,7 +111,7 @@ def _read_legacy(file: Path, h5py: Any) -> KerasFile:
                     "explainr needs the whole model: model.save('model.keras')"
                 )
             config = _json(h5.attrs["model_config"], file)
-            root = h5["model_weights"] if "model_weights" in h5 else h5
+            root = h5.get("model_weights", h5)
             weights = {}
             for name in (_text(n) for n in root.attrs.get("layer_names", [])):
                 group = root[name]
