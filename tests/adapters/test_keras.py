@@ -11,7 +11,6 @@ equations recomputed step by step in numpy (``keras_reference.py``).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -30,26 +29,7 @@ from explainr.nn import ConvLSTM, ResetBeforeGRU
 from . import keras_reference as ref
 from .make_keras_models import MODELS, REFUSED
 
-MAKER = Path(__file__).with_name("make_keras_models.py")
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="session")
-def keras_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The saved models and Keras's answers, made once per session."""
-    out = tmp_path_factory.mktemp("keras_models")
-    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    res = subprocess.run(
-        [sys.executable, str(MAKER), str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert res.returncode == 0, f"building the Keras models failed:\n{res.stderr[-4000:]}"
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest == {"models": list(MODELS), "refused": list(REFUSED)}
-    return out
 
 
 def saved(keras_dir: Path, name: str) -> tuple[torch.Tensor, np.ndarray]:
