@@ -22,9 +22,9 @@ from pathlib import Path
 from torch import nn
 
 from explainr._errors import ExplainrError
+from explainr.adapters._keras._convert import convert
 from explainr.adapters._keras._files import read
 from explainr.adapters._keras._graph import layer_chain
-from explainr.adapters._keras._layers import convert
 from explainr.adapters._keras._modules import KerasModel
 
 __all__ = ["KerasModel", "load"]
@@ -67,7 +67,7 @@ def load(path: str | Path) -> nn.Module:
 def _attribute_name(name: str, used: set[str]) -> str:
     """The Keras name as a torch child name (letters, digits, underscores), made unique."""
     base = re.sub(r"\W", "_", name) or "layer"
-    if base[0].isdigit() or base in {"forward", "training"}:
+    if base[0].isdigit() or base.startswith("_") or hasattr(KerasModel, base):
         base = f"layer_{base}"
     candidate, k = base, 1
     while candidate in used:

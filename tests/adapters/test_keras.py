@@ -10,7 +10,9 @@ equations recomputed step by step in numpy (``keras_reference.py``).
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -53,6 +55,14 @@ def test_output_equals_keras_predict(keras_dir: Path, name: str, ext: str) -> No
     assert out.shape == expected.shape
     assert not np.allclose(expected, expected[:1])  # the inputs do move the output
     np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+
+
+def test_a_loaded_model_copies_and_pickles(keras_dir: Path) -> None:
+    model = load(keras_dir / "activation_leaky_relu.keras")
+    x, expected = saved(keras_dir, "activation_leaky_relu")
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        with torch.no_grad():
+            np.testing.assert_allclose(twin(x).numpy(), expected, rtol=0, atol=ATOL)
 
 
 def test_gradients_reach_the_input(keras_dir: Path) -> None:

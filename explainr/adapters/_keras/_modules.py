@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explainr.nn._activations import activation
+from explainr.nn._activations import ACTIVATIONS, activation
 
 
 class KerasModel(nn.Module):
@@ -124,11 +124,11 @@ class KerasActivation(nn.Module):
 
     def __init__(self, name: str, where: str) -> None:
         super().__init__()
+        activation(name, where=where)  # refuse an unknown name now
         self.name = name
-        self._fn = activation(name, where=where)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._fn(x)
+        return ACTIVATIONS[self.name](x)
 
     def extra_repr(self) -> str:
         return repr(self.name)
