@@ -84,7 +84,7 @@ def conv_lstm(keras: Any) -> Any:
         keras,
         (4, 6, 5, 2),
         L.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
-        L.ConvLSTM2D(2, (3, 1), padding="same"),
+        L.ConvLSTM2D(2, (3, 1), padding="same", go_backwards=True, use_bias=False),
         L.Flatten(),
         L.Dense(1),
     )
@@ -116,6 +116,7 @@ def simple_rnn(keras: Any) -> Any:
         L.SimpleRNN(6, return_sequences=True),
         L.SimpleRNN(4, activation="relu", go_backwards=True, return_sequences=True),
         L.Flatten(),
+        L.Dense(3, activation="tanh", use_bias=False),
         L.Dense(2),
     )
 
@@ -126,11 +127,12 @@ def conv1d_batchnorm_lstm(keras: Any) -> Any:
     inputs = keras.Input((16, 3))
     x = L.Conv1D(8, 3, padding="same", activation="relu")(inputs)
     x = L.BatchNormalization()(x)
-    x = L.Conv1D(6, 3, strides=2, padding="same")(x)
+    x = L.Conv1D(6, 3, strides=2, padding="same", groups=2)(x)
     x = L.Conv1D(6, 2, padding="causal", dilation_rate=2, activation="tanh")(x)
     x = L.Conv1D(5, 3, use_bias=False)(x)
     x = L.BatchNormalization(center=False, epsilon=0.01)(x)
     x = L.LSTM(6)(x)
+    x = L.BatchNormalization(scale=False)(x)
     return keras.Model(inputs, L.Dense(1)(x))
 
 
@@ -196,12 +198,20 @@ def valid_conv_lstm(keras: Any) -> Any:
     return _seq(keras, (3, 5, 5, 1), L.ConvLSTM2D(2, 3), L.Flatten(), L.Dense(1))
 
 
+def return_state(keras: Any) -> Any:
+    L = keras.layers
+    inputs = keras.Input((5, 2))
+    output, _, _ = L.LSTM(3, return_state=True)(inputs)
+    return keras.Model(inputs, L.Dense(1)(output))
+
+
 REFUSED: dict[str, Callable[[Any], Any]] = {
     "lambda_layer": lambda_layer,
     "unknown_layer": unknown_layer,
     "branching": branching,
     "hard_sigmoid_lstm": hard_sigmoid_lstm,
     "valid_conv_lstm": valid_conv_lstm,
+    "return_state": return_state,
 }
 
 

@@ -215,6 +215,7 @@ REFUSALS = {
     "branching": ["'add'", "branching graph"],
     "hard_sigmoid_lstm": ["LSTM", "recurrent_activation='hard_sigmoid'"],
     "valid_conv_lstm": ["ConvLSTM2D", "padding='valid'"],
+    "return_state": ["LSTM", "return_state=True"],
 }
 
 
