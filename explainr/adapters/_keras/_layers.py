@@ -70,6 +70,7 @@ def inner_layer(spec: LayerSpec) -> LayerSpec:
 
 
 def dense(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Dense`` -> ``nn.Linear`` (+ its activation)."""
     use_bias = spec.config.get("use_bias", True)
     expect_count(spec, weights, 2 if use_bias else 1)
     kernel = weights[0]
@@ -81,20 +82,24 @@ def dense(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
 
 
 def activation_layer(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Activation`` -> `KerasActivation`."""
     return KerasActivation(spec.config.get("activation", "linear"), where(spec)), Apply()
 
 
 def dropout(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Dropout`` -> identity: ``predict`` never drops out."""
     return nn.Identity(), Apply()  # Keras's predict never drops out
 
 
 def flatten(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Flatten`` (channels last) -> ``nn.Flatten(1)``."""
     if spec.config.get("data_format") == "channels_first":
         raise ExplainrError(f"{where(spec)}: data_format='channels_first' is not supported")
     return nn.Flatten(1), Apply()
 
 
 def conv1d(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Conv1D`` -> `ChannelsLastConv1d` (+ its activation)."""
     cfg = spec.config
     use_bias = cfg.get("use_bias", True)
     expect_count(spec, weights, 2 if use_bias else 1)
@@ -124,6 +129,7 @@ def _one(value: Any) -> int:
 
 
 def batch_norm(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``BatchNormalization`` over the last axis -> `InferenceBatchNorm`."""
     cfg = spec.config
     axis = cfg.get("axis", -1)
     if axis not in (-1, [-1]):

@@ -21,11 +21,16 @@ from explainr.adapters._keras._graph import LayerSpec
 from explainr.adapters._keras._layers import Built, expect_count, inner_layer, put, where
 from explainr.adapters._keras._modules import PairedBidirectional, Recurrent
 from explainr.nn import ConvLSTM, ResetBeforeGRU
+from explainr.nn._activations import ELEMENTWISE
 
 MERGES = ("concat", "sum", "mul", "ave")
 
 
 def _check_recurrent(spec: LayerSpec, cell_activations: dict[str, tuple[str, ...]]) -> None:
+    """Refuse state-returning or stateful layers and activations the module cannot compute.
+
+    ``cell_activations`` maps a config key to the names allowed for it, Keras's default first.
+    """
     cfg = spec.config
     for flag in ("return_state", "stateful"):
         if cfg.get(flag):
@@ -72,7 +77,8 @@ def _rnn_module(spec: LayerSpec, weights: list[np.ndarray], bidirectional: bool)
     """An nn.LSTM / nn.GRU / nn.RNN / ResetBeforeGRU for an LSTM, GRU or SimpleRNN layer."""
     cfg, kind = spec.config, spec.class_name
     units, use_bias = int(cfg["units"]), cfg.get("use_bias", True)
-    size = weights[0].shape[0] if weights else 0
+    expect_count(spec, weights, (3 if use_bias else 2) * (2 if bidirectional else 1))
+    size = weights[0].shape[0]
     args = {"bias": use_bias, "batch_first": True}
     if kind == "LSTM":
         _check_recurrent(spec, {"activation": ("tanh",), "recurrent_activation": ("sigmoid",)})
@@ -85,8 +91,14 @@ def _rnn_module(spec: LayerSpec, weights: list[np.ndarray], bidirectional: bool)
         _check_recurrent(spec, {"activation": ("tanh",), "recurrent_activation": ("sigmoid",)})
         module = nn.GRU(size, units, bidirectional=bidirectional, **args)
     else:
-        acts = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
-        _check_recurrent(spec, {"activation": acts, "recurrent_activation": acts[1:] + acts[:1]})
+        others = tuple(a for a in ELEMENTWISE if a not in ("tanh", "sigmoid"))
+        _check_recurrent(
+            spec,
+            {
+                "activation": ("tanh", "sigmoid", *others),
+                "recurrent_activation": ("sigmoid", "tanh", *others),
+            },
+        )
         module = ResetBeforeGRU(
             size,
             units,
@@ -102,12 +114,14 @@ def _rnn_module(spec: LayerSpec, weights: list[np.ndarray], bidirectional: bool)
 
 
 def recurrent(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``LSTM``, ``GRU`` or ``SimpleRNN`` -> its torch module, run as Keras runs it."""
     cfg = spec.config
     step = Recurrent(bool(cfg.get("return_sequences")), bool(cfg.get("go_backwards")))
     return _rnn_module(spec, weights, bidirectional=False), step
 
 
 def bidirectional(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``Bidirectional(LSTM | GRU | SimpleRNN)`` with merge concat, sum, mul or ave."""
     cfg = spec.config
     mode = cfg.get("merge_mode", "concat")
     if mode not in MERGES:
@@ -160,6 +174,7 @@ def _check_backward(spec: LayerSpec, inner: LayerSpec) -> None:
 
 
 def conv_lstm_2d(spec: LayerSpec, weights: list[np.ndarray]) -> Built:
+    """Keras ``ConvLSTM2D`` (``padding="same"``, stride 1) -> `explainr.nn.ConvLSTM`."""
     cfg = spec.config
     _check_recurrent(spec, {"activation": ("tanh",), "recurrent_activation": ("sigmoid",)})
     if cfg.get("padding", "valid") != "same":
