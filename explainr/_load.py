@@ -14,14 +14,19 @@ from torch import nn
 
 from explainr._core.errors import ExplainrError
 
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
 
 def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = False) -> nn.Module:
-    """A model from a zoo name, a ``package.module:factory`` spec, or a pickled-module file.
+    """A model from a zoo name, a ``package.module:factory`` spec, a Keras file, or a
+    pickled-module file.
 
     Args:
         spec: zoo name (``explainr models``), ``package.module:factory`` (an importable
-            callable returning an ``nn.Module``; ``path/to/file.py:factory`` works too), or a
-            file holding a whole pickled module (needs ``unsafe_pickle``).
+            callable returning an ``nn.Module``; ``path/to/file.py:factory`` works too), a
+            Keras ``.keras`` / ``.h5`` model file (read without Keras, see
+            `explainr.adapters.keras.load`), or a file holding a whole pickled module (needs
+            ``unsafe_pickle``).
         weights: a state dict for a factory model: ``.safetensors`` or a torch file loaded
             with ``weights_only=True``.
         unsafe_pickle: allow unpickling a whole module from ``spec`` (runs code from the file).
@@ -43,6 +48,12 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
             _load_weights(model, weights)
         return model.eval()
     path = Path(spec)
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        if weights is not None:
+            raise ExplainrError(f"--weights is for factory models; {spec} holds its own weights")
+        from explainr.adapters.keras import load as load_keras
+
+        return load_keras(path)
     if path.is_file():
         if not unsafe_pickle:
             raise ExplainrError(
@@ -58,7 +69,7 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
         return model.eval()
     raise ExplainrError(
         f"model {spec!r} is not a zoo name ({', '.join(zoo.names())}), a package.module:factory "
-        "spec, or an existing file"
+        "spec, a .keras/.h5 file, or an existing file"
     )
 
 

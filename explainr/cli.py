@@ -23,7 +23,8 @@ EXAMPLES = {
         "  explainr explain --model sunspots_gru --data models/data/sunspots.csv \\\n"
         "      --time-column year --window 30 --out reports/sunspots.html\n"
         "  explainr explain --model mypkg.models:build --weights model.safetensors \\\n"
-        "      --data series.parquet --window 48 --last 4 --target 0 --out report.html"
+        "      --data series.parquet --window 48 --last 4 --target 0 --out report.html\n"
+        "  explainr explain --model model.keras --data series.csv --window 24 --out report.html"
     ),
     "record": (
         "example:\n  explainr record --model macro_lstm --data models/data/macro.csv \\\n"
@@ -50,7 +51,8 @@ def _add_model_data(p: argparse.ArgumentParser) -> None:
         "--model",
         required=True,
         metavar="SPEC",
-        help="zoo name (see 'explainr models'), package.module:factory, or a pickled module file",
+        help="zoo name (see 'explainr models'), package.module:factory, a Keras .keras/.h5 "
+        "file, or a pickled module file",
     )
     p.add_argument(
         "--weights",

@@ -159,7 +159,8 @@ class Trace(Mapping[str, ModuleRecord]):
         return list(self._names)
 
     def kind(self, name: str) -> str:
-        """Kind of a recorded module: lstm, gru, lstm_cell, gru_cell, peephole_lstm, conv_lstm."""
+        """Kind of a recorded module: lstm, gru, lstm_cell, gru_cell, peephole_lstm, conv_lstm,
+        reset_before_gru."""
         self._check(name)
         return self._kinds[name]
 

@@ -1,0 +1,1 @@
+"""Tests of explainr.adapters (a package, so these module names cannot clash with others)."""
