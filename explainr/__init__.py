@@ -26,6 +26,10 @@ _LAZY = {
     "Attribution": "explainr.attribution",
     "UnitAttribution": "explainr.attribution",
     "sliding_windows": "explainr.attribution",
+    "contextual_decomposition": "explainr.attribution",
+    "Decomposition": "explainr.attribution",
+    "memory": "explainr._memory",
+    "Memory": "explainr._memory",
     "Report": "explainr.report",
     "explain": "explainr.report",
     "Explanation": "explainr.report",
@@ -37,8 +41,10 @@ _LAZY = {
 
 __all__ = [
     "Attribution",
+    "Decomposition",
     "ExplainrError",
     "Explanation",
+    "Memory",
     "ModuleRecord",
     "Recorder",
     "Report",
@@ -47,7 +53,9 @@ __all__ = [
     "__version__",
     "attribute",
     "attribute_units",
+    "contextual_decomposition",
     "explain",
+    "memory",
     "metrics",
     "nn",
     "plots",
@@ -58,11 +66,14 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from explainr import metrics, nn, plots, zoo
+    from explainr._memory import Memory, memory
     from explainr.attribution import (
         Attribution,
+        Decomposition,
         UnitAttribution,
         attribute,
         attribute_units,
+        contextual_decomposition,
         sliding_windows,
     )
     from explainr.report import Explanation, Report, explain

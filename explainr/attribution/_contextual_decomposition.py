@@ -50,6 +50,7 @@ CONVENTION = (
     "input cells that are chosen (Murdoch et al. 2018 for whole steps); biases of linear "
     "layers outside the recurrence, f(0) of activations and the initial states are irrelevant"
 )
+BIAS_PRODUCTS = ("share", "irrelevant")
 ROWS_PER_PASS = 1024  # (window, cell set) pairs decomposed together
 
 Parts = tuple[Tensor, Tensor]  # (relevant, irrelevant)
@@ -80,26 +81,54 @@ class Decomposition:
 
 
 def compute(problem: Problem) -> Computed:
-    """Group values ``(batch, groups)``: each group's relevant part of the output."""
+    """Group values ``(batch, groups)``: each group's relevant part of the output.
+
+    Bias x bias products are irrelevant here (``bias_products="irrelevant"``), so a group's
+    value is what its cells add, not the bias-driven dynamics during its steps (which,
+    with Murdoch et al.'s convention, every group covering those steps would claim).
+    """
     grouping = problem.grouping
     masks = torch.as_tensor(
         grouping.cell_group[None] == np.arange(grouping.size)[:, None, None],
         device=problem.x.device,
     )  # (groups, time, feature)
-    batch, groups = len(problem.x), grouping.size
-    pairs = [(b, g) for b in range(batch) for g in range(groups)]
-    values = np.zeros(batch * groups)
     with problem.bar() as bar:
-        for start in range(0, len(pairs), ROWS_PER_PASS):
-            rows = np.arange(start, min(start + ROWS_PER_PASS, len(pairs)))
-            windows, chosen = rows // groups, rows % groups
-            found = decompose(
-                problem.model.model, problem.x[windows], masks[chosen], problem.model.column
-            )
-            values[rows] = found.output_relevant
+        values = relevance_of_sets(
+            problem.model.model, problem.x, masks, problem.model.column, "irrelevant", bar
+        )
+    settings = {
+        "bias_products": "irrelevant",
+        "group_value": "relevant part of the output when the group's cells are chosen",
+    }
+    return Computed(group_values=values, settings=settings)
+
+
+def relevance_of_sets(
+    model: torch.nn.Module,
+    x: Tensor,
+    masks: Tensor,
+    column: int,
+    bias_products: str,
+    bar: Any = None,
+    method: str = "contextual_decomposition",
+) -> np.ndarray:
+    """``(batch, sets)``: the relevant part of the output of each window for each cell set.
+
+    Args:
+        x: ``(batch, time, feature)``; masks: ``(sets, time, feature)`` bool.
+    """
+    batch, sets = len(x), len(masks)
+    values = np.zeros(batch * sets)
+    for start in range(0, batch * sets, ROWS_PER_PASS):
+        rows = np.arange(start, min(start + ROWS_PER_PASS, batch * sets))
+        windows, chosen = rows // sets, rows % sets
+        found = decompose(
+            model, x[windows], masks[chosen], column, method=method, bias_products=bias_products
+        )
+        values[rows] = found.output_relevant
+        if bar is not None:
             bar.update(len(np.unique(windows)))
-    settings = {"bias_products": CONVENTION, "group_value": "relevant part of the output"}
-    return Computed(group_values=values.reshape(batch, groups), settings=settings)
+    return values.reshape(batch, sets)
 
 
 def decompose(
@@ -109,6 +138,7 @@ def decompose(
     column: int,
     *,
     method: str = "contextual_decomposition",
+    bias_products: str = "share",
 ) -> Decomposition:
     """Decompose ``model`` at ``x`` ``(rows, time, feature)`` for ``cells`` ``(rows, time, feature)`` bool."""
     with torch.no_grad():
@@ -118,6 +148,12 @@ def decompose(
         for step in a.before:
             parts = _through(step, a, parts)
         share = chosen.mean(dim=-1)  # (rows, time)
+        if bias_products not in BIAS_PRODUCTS:
+            raise ExplainrError(
+                f"bias_products must be one of {list(BIAS_PRODUCTS)}, got {bias_products!r}"
+            )
+        if bias_products == "irrelevant":
+            share = torch.zeros_like(share)
         taken, states = _recurrent(a, parts, share, method)
         parts = taken
         for step in a.after:
@@ -130,7 +166,7 @@ def decompose(
         irrelevant={k: v[1] for k, v in states.items()},
         output_relevant=parts[0].cpu().numpy(),
         output_irrelevant=parts[1].cpu().numpy(),
-        settings={"bias_products": CONVENTION},
+        settings={"bias_products": bias_products if bias_products == "irrelevant" else CONVENTION},
     )
 
 
@@ -282,7 +318,12 @@ def _stacked(parts: list[Parts]) -> Parts:
 
 
 def contextual_decomposition(
-    model: torch.nn.Module, x: Any, cells: Any, *, target: int | None = None
+    model: torch.nn.Module,
+    x: Any,
+    cells: Any,
+    *,
+    target: int | None = None,
+    bias_products: str = "share",
 ) -> Decomposition:
     """Split a recurrent model's states and output into the part due to ``cells`` and the rest.
 
@@ -298,6 +339,10 @@ def contextual_decomposition(
         cells: bool mask of the chosen input cells, ``(time, feature)`` (the same for every
             window) or ``(batch, time, feature)``.
         target: output column to explain; required when the model has several outputs.
+        bias_products: ``"share"`` (default; Murdoch et al.: products of bias terms at a
+            step are relevant in proportion to the step's chosen cells) or
+            ``"irrelevant"`` (always irrelevant: the relevant part is only what the chosen
+            cells add; what ``attribute(method="contextual_decomposition")`` uses).
 
     Returns:
         A `Decomposition`: ``relevant`` / ``irrelevant`` parts ``(batch, time, hidden)`` of
@@ -332,7 +377,7 @@ def contextual_decomposition(
     mask = _mask(cells, tuple(xs.shape))
     with preserved(model):
         scalar, _ = ScalarModel.probe(model, xs, target)
-        return decompose(model, xs, mask.to(device), scalar.column)
+        return decompose(model, xs, mask.to(device), scalar.column, bias_products=bias_products)
 
 
 def _mask(cells: Any, shape: tuple[int, int, int]) -> Tensor:
