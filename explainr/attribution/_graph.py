@@ -327,7 +327,8 @@ def _taken(
         node = chain[i] if i < len(chain) else None
         if node is None or node.target is not operator.getitem:
             return None
-        return node.args[1]
+        found = node.args[1]
+        return found + 2 if isinstance(found, int) and found in (-2, -1) else found  # 2-tuples
 
     first = index(at + 1)
     if first == 0:
