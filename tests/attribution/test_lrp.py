@@ -66,7 +66,9 @@ def lstm_forward(p: dict, xs: np.ndarray) -> dict[str, list[np.ndarray]]:
             a_o = a_o + p["co"] * c
         o = sigmoid(a_o)
         h = o * np.tanh(c)
-        for k, v in zip(("i", "f", "g", "o", "g_pre", "c", "h"), (i, f, g, o, a_g, c, h)):
+        for k, v in zip(
+            ("i", "f", "g", "o", "g_pre", "c", "h"), (i, f, g, o, a_g, c, h), strict=True
+        ):
             out[k].append(v)
     return out
 
@@ -145,7 +147,7 @@ def reference_lrp(model: nn.Module, x: torch.Tensor, eps: float, delta: float):
                 absorbed += lost
             given = r_in
         results.append((given, initial, absorbed, out[0]))
-    return tuple(np.array(v) for v in zip(*results))
+    return tuple(np.array(v) for v in zip(*results, strict=True))
 
 
 class Net(nn.Module):
