@@ -67,7 +67,11 @@ def compute(problem: Problem) -> Computed:
         "bias": bias,
         "absorbed_relevance": found.absorbed.tolist(),
         "initial_state_relevance": found.initial.tolist(),
-        "conserved": "sum(values) + initial_state_relevance + absorbed_relevance = prediction",
+        "prediction_float64": found.prediction.tolist(),
+        "conserved": (
+            "sum(values) + initial_state_relevance + absorbed_relevance = prediction_float64 "
+            "(f(x) recomputed in float64)"
+        ),
     }
     return Computed(values=found.values, settings=settings)
 
