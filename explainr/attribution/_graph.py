@@ -164,6 +164,8 @@ def trace_path(model: nn.Module, method: str) -> tuple[fx.GraphModule, list[fx.N
     try:
         graph = _Tracer().trace(model, concrete_args=concrete or None)
     except Exception as error:
+        if not _tracing_failed(error):
+            raise  # the model's own failure, as every method reports it
         raise ExplainrError(
             f"{method} needs to follow every operation of the model's forward, and torch.fx "
             f"could not trace {type(model).__name__}.forward ({type(error).__name__}: "
@@ -278,6 +280,11 @@ def describe(gm: fx.GraphModule, node: fx.Node) -> str:
     name = getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", "")
     module = getattr(node.target, "__module__", "") or ""
     return f"function {module + '.' if module else ''}{name}"
+
+
+def _tracing_failed(error: Exception) -> bool:
+    """Whether ``error`` comes from symbolic tracing (a Proxy where a value was needed)."""
+    return isinstance(error, fx.proxy.TraceError) or "Proxy" in f"{type(error).__name__} {error}"
 
 
 def _depends_on(graph: fx.Graph, source: fx.Node) -> set[fx.Node]:

@@ -346,3 +346,21 @@ def test_bad_options() -> None:
         explainr.attribute(model, x, "lrp", lrp_bias="spread", progress=False)
     with pytest.raises(explainr.ExplainrError, match="lrp_eps"):
         explainr.attribute(model, x, "lrp", lrp_eps=-1.0, progress=False)
+
+
+class Branching(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(3, 4, batch_first=True)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.rnn(x)[0][:, -1]
+        if out.sum() > 0:  # a Python branch on values: torch.fx cannot follow it
+            out = -out
+        return self.head(out)
+
+
+def test_untraceable_model_is_an_explainr_error() -> None:
+    with pytest.raises(explainr.ExplainrError, match="torch.fx could not trace Branching"):
+        explainr.attribute(Branching(), torch.randn(2, 5, 3), "lrp", progress=False)
