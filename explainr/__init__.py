@@ -27,6 +27,10 @@ _LAZY = {
     "Attribution": "explainr.attribution",
     "UnitAttribution": "explainr.attribution",
     "sliding_windows": "explainr.attribution",
+    "contextual_decomposition": "explainr.attribution",
+    "Decomposition": "explainr.attribution",
+    "memory": "explainr.attribution",
+    "Memory": "explainr.attribution",
     "Report": "explainr.report",
     "explain": "explainr.explanation",
     "Explanation": "explainr.explanation",
@@ -39,8 +43,10 @@ _LAZY = {
 __all__ = [
     "Attribution",
     "CellKind",
+    "Decomposition",
     "ExplainrError",
     "Explanation",
+    "Memory",
     "ModuleRecord",
     "Recorder",
     "Report",
@@ -49,7 +55,9 @@ __all__ = [
     "__version__",
     "attribute",
     "attribute_units",
+    "contextual_decomposition",
     "explain",
+    "memory",
     "metrics",
     "nn",
     "plots",
@@ -63,9 +71,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from explainr import metrics, nn, plots, zoo
     from explainr.attribution import (
         Attribution,
+        Decomposition,
+        Memory,
         UnitAttribution,
         attribute,
         attribute_units,
+        contextual_decomposition,
+        memory,
         sliding_windows,
     )
     from explainr.explanation import Explanation, explain

@@ -53,6 +53,10 @@ def _check_input(model: str, x: Tensor, features: int) -> None:
         )
 
 
+# a shape check, kept whole when relevance methods trace the model with torch.fx
+torch.fx.wrap("_check_input")
+
+
 class Forecaster(_TargetUnits):
     """A recurrent forecaster: the last step's hidden state through a linear head.
 

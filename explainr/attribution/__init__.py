@@ -1,7 +1,9 @@
 """attribute: what a recurrent model's prediction used, per input cell and per hidden unit.
 
 - `attribute`: integrated gradients, gradient SHAP, kernel SHAP, exact Shapley, LIME and
-  occlusion through one pipeline (one private module per method).
+  occlusion through one pipeline (one private module per method); LRP and contextual
+  decomposition follow the relevance through the gates themselves.
+- `contextual_decomposition`: the part of every state and of the output due to chosen cells.
 - `attribute_units`: layer integrated gradients on a recurrent module's hidden states.
 - `sliding_windows`: cut model-ready windows from a long DataFrame.
 
@@ -12,7 +14,12 @@ The package is named ``attribution`` so that ``explainr.attribute`` is the funct
 
 from explainr._core.windows import Windows, sliding_windows
 from explainr.attribution._attribute import METHODS, attribute
+from explainr.attribution._contextual_decomposition import (
+    Decomposition,
+    contextual_decomposition,
+)
 from explainr.attribution._groups import GROUP_BY
+from explainr.attribution._memory import Memory, memory
 from explainr.attribution._result import Attribution, Group
 from explainr.attribution._units import UnitAttribution, attribute_units
 
@@ -20,10 +27,14 @@ __all__ = [
     "GROUP_BY",
     "METHODS",
     "Attribution",
+    "Decomposition",
     "Group",
+    "Memory",
     "UnitAttribution",
     "Windows",
     "attribute",
     "attribute_units",
+    "contextual_decomposition",
+    "memory",
     "sliding_windows",
 ]

@@ -24,11 +24,13 @@ from explainr._core.inputs import (
 from explainr._core.model import ScalarModel, model_device_dtype
 from explainr._core.state import preserved
 from explainr.attribution import (
+    _contextual_decomposition,
     _exact_shapley,
     _gradient_shap,
     _integrated_gradients,
     _kernel_shap,
     _lime,
+    _lrp,
     _occlusion,
 )
 from explainr.attribution._groups import Grouping, make_grouping
@@ -49,6 +51,8 @@ METHODS: dict[str, _Method] = {
     "exact_shapley": _Method(_exact_shapley.compute, max_groups=_exact_shapley.MAX_GROUPS),
     "lime": _Method(_lime.compute),
     "occlusion": _Method(_occlusion.compute),
+    "lrp": _Method(_lrp.compute),
+    "contextual_decomposition": _Method(_contextual_decomposition.compute),
 }
 EXACT_DEFAULT_GROUPS = 12  # default window for exact_shapley keeps groups at or under this
 
@@ -67,13 +71,20 @@ def attribute(
     seed: int = 0,
     progress: bool = True,
     feature_names: list[str] | None = None,
+    lrp_eps: float = _lrp.DEFAULT_EPS,
+    lrp_bias: str = "absorbed",
 ) -> Attribution:
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
     Methods: ``"integrated_gradients"`` (captum), ``"gradient_shap"`` (expected gradients,
     captum), ``"kernel_shap"`` (shap, over groups), ``"exact_shapley"`` (every coalition of
     at most 16 groups: the reference), ``"lime"`` (lime, over groups) and ``"occlusion"``
-    (a window of ``window`` steps sliding over time). Grouped methods replace a removed
+    (a window of ``window`` steps sliding over time), ``"lrp"`` (layer-wise relevance
+    propagation through the gates, Arras et al. 2017: one pass, values sum to f(x) less
+    what biases absorbed) and ``"contextual_decomposition"`` (Murdoch et al. 2018: each
+    group's relevant part of the output); the last two follow the model's own structure
+    (``nn.LSTM``, ``nn.GRU`` or ``explainr.nn.PeepholeLSTM`` then linear layers,
+    activations, indexing) and raise `ExplainrError` naming anything else. Grouped methods replace a removed
     group by the baseline and spread a group's value evenly over its cells. The model runs
     in eval mode; its training flags, ``requires_grad`` and hooks are restored afterwards.
 
@@ -95,6 +106,10 @@ def attribute(
         seed: seed of the sampling methods; the same seed gives bit-identical values.
         progress: show a tqdm progress bar over the windows.
         feature_names: one name per feature (default: DataFrame columns or f0, f1, ...).
+        lrp_eps: lrp's ε-rule stabiliser (default 1e-3).
+        lrp_bias: lrp's treatment of bias and stabiliser relevance: ``"absorbed"`` (default;
+            the amount is in ``settings["absorbed_relevance"]``) or ``"redistributed"``
+            equally over the inputs of each neuron (exactly conservative).
 
     Returns:
         An `Attribution`: ``values`` ``(batch, time, feature)`` (a single window keeps a
@@ -139,6 +154,7 @@ def attribute(
             n_samples=None if n_samples is None else int(n_samples),
             seed=int(seed),
             progress=progress,
+            options={"eps": lrp_eps, "bias": lrp_bias},
         )
         computed = spec.compute(problem)
     return _format(problem, computed, inputs, target, baseline_prediction, len(background), started)

@@ -32,6 +32,7 @@ class Problem:
     n_samples: int | None
     seed: int
     progress: bool
+    options: dict[str, Any] = field(default_factory=dict)  # method-specific (e.g. lrp's eps)
 
     def bar(self) -> tqdm:
         """A progress bar over the windows (silent when ``progress=False``)."""

@@ -1,0 +1,191 @@
+"""LRP and contextual decomposition against IG and kernel SHAP: speed and faithfulness.
+
+Speed (BENCHMARKS.md setting): the 2-layer LSTM of benchmarks/attribution.py (T=100, F=8,
+H=64, trained on y = sum of x[:, 80:95, 0:2]), 16 windows, CPU, 2 threads; one fused float32
+forward of the 16 windows, LRP, IG (n_steps=50) and CD (10 time blocks) alternated, median
+of the repeats after a warm-up. Ratios come from the same run.
+
+Faithfulness, on three planted models: the share of |attribution| inside the planted box
+(mean over all cells of all windows) and the deletion curve's relative AUC (cells removed
+largest |value| first, replaced by zeros; lower is more faithful; mean over windows):
+- ``bench``: the timed model above, 8 windows (box = steps 80..94 x features 0..1);
+- ``zoo planted_lstm``: the zoo's 1-layer LSTM (T=30, F=5, box = steps 10..14 x f2, f3);
+- ``column``: a 1-layer LSTM trained here on y = sum of feature 0 over all 30 steps (a box
+  covering every step).
+Grouped methods (CD, kernel SHAP) use ``group_by="time_feature"`` blocks of ``window`` steps.
+
+    python benchmarks/recurrent_methods.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import explainr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attribution import alternate, trained_model  # the shared timed model
+
+
+class Column(nn.Module):
+    """1-layer LSTM, linear head on the last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(5, 32, batch_first=True)
+        self.head = nn.Linear(32, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+def column_model(steps: int) -> tuple[nn.Module, torch.Tensor]:
+    """Trained on y = sum of feature 0 over all 30 steps; 16 test windows."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 30, 5, generator=g)
+    y = x[:, :, 0].sum(dim=1) / 30**0.5
+    torch.manual_seed(0)
+    model = Column()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((model(x)[:, 0] - y) ** 2).mean().backward()
+        opt.step()
+    return model.eval(), torch.randn(16, 30, 5, generator=g)
+
+
+METHODS: list[tuple[str, str, dict[str, Any]]] = [
+    ("lrp", "lrp (absorbed)", {}),
+    ("lrp", "lrp (redistributed)", {"lrp_bias": "redistributed"}),
+    ("contextual_decomposition", "contextual_decomposition", {"grouped": True}),
+    ("integrated_gradients", "integrated_gradients", {}),
+    ("kernel_shap", "kernel_shap", {"grouped": True}),
+]
+
+
+def faithfulness(
+    name: str, model: nn.Module, x: torch.Tensor, box: tuple[slice, slice], window: int
+) -> list[dict[str, Any]]:
+    """Box share and deletion relative AUC of every method on one planted model."""
+    rows = []
+    for method, label, kw in METHODS:
+        kw = dict(kw)
+        if kw.pop("grouped", False):
+            kw.update(window=window, group_by="time_feature")
+        start = time.perf_counter()
+        a = explainr.attribute(model, x, method, progress=False, **kw)
+        seconds = time.perf_counter() - start
+        mass = np.abs(a.values)
+        share = mass[:, box[0], box[1]].sum() / mass.sum()
+        curve = explainr.metrics.deletion(model, x, a, steps=20, by="abs")
+        rows.append(
+            {
+                "model": name,
+                "method": label,
+                "setting": f"window={window}" if "window" in kw else "-",
+                "box": share,
+                "deletion": float(np.mean(curve.relative_auc)),
+                "ms": seconds * 1e3 / len(x),
+            }
+        )
+    return rows
+
+
+def speed(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Median seconds of a fused forward, LRP, IG and CD on the same windows."""
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    def run(method: str, **kw: Any):
+        return lambda: explainr.attribute(model, x, method, progress=False, **kw)
+
+    return alternate(
+        {
+            "forward": forward,
+            "lrp": run("lrp"),
+            "integrated_gradients": run("integrated_gradients"),
+            "contextual_decomposition": run("contextual_decomposition"),
+        },
+        repeats,
+        True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (tiny counts)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    quick = args.quick
+    bench, x, _ = trained_model(5 if quick else 150)
+    windows = x[:4] if quick else x
+    times = speed(bench, windows, 1 if quick else 5)
+    zoo = explainr.zoo.load("planted_lstm")
+    zoo_x, _ = zoo.windows(last=4 if quick else 16)
+    column, column_x = column_model(5 if quick else 300)
+    rows = faithfulness(
+        "bench", bench, windows[:4] if quick else windows, (slice(80, 95), slice(0, 2)), 5
+    )
+    rows += faithfulness("zoo planted_lstm", zoo.model, zoo_x, (slice(10, 15), slice(2, 4)), 1)
+    rows += faithfulness(
+        "column", column, column_x[:4] if quick else column_x, (slice(None), slice(0, 1)), 1
+    )
+    print_tables(times, len(windows), rows, quick)
+
+
+def print_tables(times: dict[str, float], n: int, rows: list[dict[str, Any]], quick: bool) -> None:
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} recurrent methods: torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}"
+        + (" -- QUICK SMOKE RUN, numbers not meaningful" if quick else "")
+    )
+    print(f"Speed: 2-layer LSTM T=100 F=8 H=64, {n} windows, median, alternating")
+    print(f"| {'what':<34} | {'ms/window':>9} | {'x forward':>9} | {'IG / this':>9} |")
+    print("|" + "|".join("-" * w for w in (36, 11, 11, 11)) + "|")
+    for name, label in (
+        ("forward", "fused float32 forward"),
+        ("lrp", "lrp"),
+        ("contextual_decomposition", "contextual_decomposition (10 blocks)"),
+        ("integrated_gradients", "integrated_gradients n_steps=50"),
+    ):
+        ms = times[name] * 1e3 / n
+        print(
+            f"| {label:<34} | {ms:>9.2f} | {times[name] / times['forward']:>9.1f} | "
+            f"{times['integrated_gradients'] / times[name]:>9.1f} |"
+        )
+    lrp_fwd = times["lrp"] / times["forward"]
+    lrp_ig = times["integrated_gradients"] / times["lrp"]
+    print(
+        f"target LRP <= 5x forward: {lrp_fwd:.1f}x {'ok' if lrp_fwd <= 5 else 'MISS'}; "
+        f">= 10x faster than IG: {lrp_ig:.1f}x {'ok' if lrp_ig >= 10 else 'MISS'}"
+    )
+    print()
+    print(
+        "Faithfulness: share of |attribution| in the planted box; deletion relative AUC (lower is better)"
+    )
+    print(
+        f"| {'model':<17} | {'method':<26} | {'setting':<9} | {'box share':>9} | {'deletion':>8} | {'ms/win':>8} |"
+    )
+    print("|" + "|".join("-" * w for w in (19, 28, 11, 11, 10, 10)) + "|")
+    for r in rows:
+        print(
+            f"| {r['model']:<17} | {r['method']:<26} | {r['setting']:<9} | {r['box']:>9.3f} | "
+            f"{r['deletion']:>8.3f} | {r['ms']:>8.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
