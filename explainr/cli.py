@@ -225,7 +225,7 @@ def _inputs(args: argparse.Namespace):
     return model, x, windows, list(df.columns), entry
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _explain_command(args: argparse.Namespace) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     model, x, windows, features, entry = _inputs(args)
     return _run_explain(
@@ -244,7 +244,7 @@ def _explain(args: argparse.Namespace) -> int:
     )
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo_command(args: argparse.Namespace) -> int:
     import torch
 
     from explainr import zoo
@@ -315,7 +315,7 @@ def _summary(ex, features: list[str], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _record(args: argparse.Namespace) -> int:
+def _record_command(args: argparse.Namespace) -> int:
     import torch
 
     import explainr
@@ -335,7 +335,12 @@ def _version() -> str:
     return f"explainr {__version__}"
 
 
-_COMMANDS = {"demo": _demo, "explain": _explain, "record": _record, "models": _models}
+_COMMANDS = {
+    "demo": _demo_command,
+    "explain": _explain_command,
+    "record": _record_command,
+    "models": _models,
+}
 
 
 if __name__ == "__main__":

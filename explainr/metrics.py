@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count, to_baselines, to_inputs
-from explainr._core.model import ScalarModel, model_device_dtype
+from explainr._core.inputs import check_count
+from explainr._core.model import Prepared, prepare
 from explainr._core.state import preserved
 from explainr.attribution import Attribution
 
@@ -239,31 +239,56 @@ def _curve(
     check_count(steps, "steps")
     if by not in ("value", "abs"):
         raise ExplainrError(f"by={by!r} is not one of 'value', 'abs'")
-    inputs = to_inputs(x)
-    if tuple(inputs.x.shape) != attribution.values.shape:
+    target = attribution.target if target is None else target
+    with preserved(model):
+        ready = prepare(model, x, target=target, baselines=baselines)
+        return _curve_prepared(kind, ready, attribution, steps, by)
+
+
+def curves(
+    ready: Prepared, attributions: Mapping[str, Attribution], steps: int = 20, by: str = "abs"
+) -> dict[str, dict[str, Curve]]:
+    """Deletion and insertion curves of several attributions of windows made ready once.
+
+    Args:
+        ready: from ``explainr._core.model.prepare``, inside ``preserved(model)``.
+        attributions: by method name, attributions of ``ready``'s windows and target.
+        steps: points of each curve; by: rank by ``"abs"`` or ``"value"``.
+
+    Returns:
+        Per method, ``{"deletion": Curve, "insertion": Curve}``.
+    """
+    check_count(steps, "steps")
+    return {
+        method: {
+            kind: _curve_prepared(kind, ready, a, steps, by) for kind in ("deletion", "insertion")
+        }
+        for method, a in attributions.items()
+    }
+
+
+def _curve_prepared(
+    kind: str, ready: Prepared, attribution: Attribution, steps: int, by: str
+) -> Curve:
+    xs, background, scalar = ready.x, ready.background, ready.scalar
+    if tuple(xs.shape) != attribution.values.shape:
         raise ExplainrError(
-            f"x has shape {tuple(inputs.x.shape)} but the attribution's values are "
+            f"x has shape {tuple(xs.shape)} but the attribution's values are "
             f"{attribution.values.shape}; pass the windows that were explained"
         )
-    device, dtype = model_device_dtype(model)
-    xs = inputs.x.to(device, dtype)
-    background = to_baselines(baselines, tuple(xs.shape[1:])).to(device, dtype)
-    target = attribution.target if target is None else target
     score = attribution.values if by == "value" else np.abs(attribution.values)
     cells = score[0].size
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * cells).astype(np.int64)
     outputs = np.zeros((len(xs), steps + 1))
-    with preserved(model):
-        scalar, prediction = ScalarModel.probe(model, xs, target)
-        base = scalar.evaluate(background).double().mean().item()
-        for b, window in enumerate(xs):
-            rank = np.empty(cells, dtype=np.int64)
-            rank[np.argsort(-score[b].ravel(), kind="stable")] = np.arange(cells)
-            removed = rank[None, :] < counts[:, None]  # (steps + 1, cells)
-            keep = ~removed if kind == "deletion" else removed
-            keep_t = torch.as_tensor(keep.reshape(-1, *window.shape), device=device)
-            outputs[b] = scalar.masked(window, background, keep_t)
+    prediction, base = ready.prediction, ready.baseline_prediction
+    for b, window in enumerate(xs):
+        rank = np.empty(cells, dtype=np.int64)
+        rank[np.argsort(-score[b].ravel(), kind="stable")] = np.arange(cells)
+        removed = rank[None, :] < counts[:, None]  # (steps + 1, cells)
+        keep = ~removed if kind == "deletion" else removed
+        keep_t = torch.as_tensor(keep.reshape(-1, *window.shape), device=xs.device)
+        outputs[b] = scalar.masked(window, background, keep_t)
     return Curve(
         kind=kind,
         fractions=fractions,

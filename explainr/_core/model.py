@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.inputs import Inputs, to_baselines, to_inputs
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
 ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
@@ -214,3 +215,45 @@ def _check_target(target: int | None, outputs: int) -> int:
             f"target must be in 0..{outputs - 1}"
         )
     return int(target)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model and its windows made ready once, shared by every method that explains them.
+
+    Build it with `prepare` inside ``preserved(model)``. ``x`` and ``background`` are on the
+    model's device and dtype; ``prediction`` is f(x) ``(batch,)`` for the explained target
+    and ``baseline_prediction`` the mean of f over the background.
+    """
+
+    model: nn.Module
+    inputs: Inputs
+    x: Tensor  # (batch, time, feature)
+    background: Tensor  # (n, time, feature)
+    scalar: ScalarModel
+    prediction: Tensor  # (batch,)
+    baseline_prediction: float
+    target: int | None  # as the caller gave it
+
+
+def prepare(
+    model: nn.Module,
+    x: Any,
+    *,
+    target: int | None = None,
+    baselines: Any = None,
+    feature_names: list[str] | None = None,
+) -> Prepared:
+    """Normalise ``x`` and ``baselines``, move them to the model, probe the model once.
+
+    Call it inside ``preserved(model)`` (the model runs in eval mode).
+    """
+    if not isinstance(model, nn.Module):
+        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    inputs = to_inputs(x, feature_names)
+    background = to_baselines(baselines, tuple(inputs.x.shape[1:]))
+    device, dtype = model_device_dtype(model)
+    xs, background = inputs.x.to(device, dtype), background.to(device, dtype)
+    scalar, prediction = ScalarModel.probe(model, xs, target)
+    baseline_prediction = scalar.evaluate(background).double().mean().item()
+    return Prepared(model, inputs, xs, background, scalar, prediction, baseline_prediction, target)

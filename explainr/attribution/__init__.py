@@ -13,7 +13,7 @@ The package is named ``attribution`` so that ``explainr.attribute`` is the funct
 """
 
 from explainr._core.windows import Windows, sliding_windows
-from explainr.attribution._attribute import METHODS, attribute
+from explainr.attribution._attribute import METHODS, attribute, attribute_prepared
 from explainr.attribution._contextual_decomposition import (
     Decomposition,
     contextual_decomposition,
@@ -33,6 +33,7 @@ __all__ = [
     "UnitAttribution",
     "Windows",
     "attribute",
+    "attribute_prepared",
     "attribute_units",
     "contextual_decomposition",
     "memory",

@@ -5,9 +5,10 @@ normalise inputs -> validate -> the method's private ``compute`` -> format an `A
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,8 @@ from explainr._core.inputs import (
     Inputs,
     check_count,
     check_seed,
-    to_baselines,
-    to_inputs,
 )
-from explainr._core.model import ScalarModel, model_device_dtype
+from explainr._core.model import Prepared, prepare
 from explainr._core.state import preserved
 from explainr.attribution import (
     _contextual_decomposition,
@@ -128,36 +127,76 @@ def attribute(
     ((2, 20, 3), (2, 20), True)
     """
     started = time.perf_counter()
+    _method(method)
+    check_count(n_steps, "n_steps")
+    check_count(n_samples, "n_samples", optional=True)
+    check_seed(seed)
+    with preserved(model) if isinstance(model, nn.Module) else contextlib.nullcontext():
+        ready = prepare(model, x, target=target, baselines=baselines, feature_names=feature_names)
+        return attribute_prepared(
+            ready,
+            method,
+            window=window,
+            group_by=group_by,
+            n_steps=n_steps,
+            n_samples=n_samples,
+            seed=seed,
+            progress=progress,
+            time_labels=None,
+            options={"eps": lrp_eps, "bias": lrp_bias},
+            started=started,
+        )
+
+
+def attribute_prepared(
+    ready: Prepared,
+    method: str,
+    *,
+    window: int | None = None,
+    group_by: str = "time",
+    n_steps: int = 50,
+    n_samples: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    time_labels: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    started: float | None = None,
+) -> Attribution:
+    """`attribute` on windows made ready by `explainr._core.model.prepare` (inside
+    ``preserved(model)``): several methods share one normalisation and one probe.
+    """
+    started = time.perf_counter() if started is None else started
     spec = _method(method)
-    if not isinstance(model, nn.Module):
-        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    inputs = to_inputs(x, feature_names)
-    _, steps, features = inputs.x.shape
+    inputs = ready.inputs
+    if time_labels is not None:
+        inputs = replace(inputs, time_labels=list(time_labels))
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
     check_seed(seed)
     grouping = _grouping(spec, method, inputs, window, group_by)
-    background = to_baselines(baselines, (steps, features))
-    device, dtype = model_device_dtype(model)
-    xs, background = inputs.x.to(device, dtype), background.to(device, dtype)
-    with preserved(model):
-        scalar, prediction = ScalarModel.probe(model, xs, target)
-        baseline_prediction = scalar.evaluate(background).double().mean().item()
-        problem = Problem(
-            method=method,
-            model=scalar,
-            x=xs,
-            baselines=background,
-            grouping=grouping,
-            prediction=prediction.double().cpu().numpy(),
-            n_steps=int(n_steps),
-            n_samples=None if n_samples is None else int(n_samples),
-            seed=int(seed),
-            progress=progress,
-            options={"eps": lrp_eps, "bias": lrp_bias},
-        )
-        computed = spec.compute(problem)
-    return _format(problem, computed, inputs, target, baseline_prediction, len(background), started)
+    problem = Problem(
+        method=method,
+        model=ready.scalar,
+        x=ready.x,
+        baselines=ready.background,
+        grouping=grouping,
+        prediction=ready.prediction.double().cpu().numpy(),
+        n_steps=int(n_steps),
+        n_samples=None if n_samples is None else int(n_samples),
+        seed=int(seed),
+        progress=progress,
+        options=dict(options or {"eps": _lrp.DEFAULT_EPS, "bias": "absorbed"}),
+    )
+    computed = spec.compute(problem)
+    return _format(
+        problem,
+        computed,
+        inputs,
+        ready.target,
+        ready.baseline_prediction,
+        len(ready.background),
+        started,
+    )
 
 
 def _method(method: Any) -> _Method:

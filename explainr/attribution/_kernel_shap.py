@@ -34,13 +34,13 @@ def compute(problem: Problem) -> Computed:
     values = np.zeros((len(problem.x), n), dtype=np.float64)
     with problem.bar() as bar:
         for b, window in enumerate(problem.x):
-            values[b] = _explain(problem, window, samples)
+            values[b] = _shapley_values(problem, window, samples)
             bar.update(1)
     used = min(samples, 2**n - 2) if n <= 30 else samples
     return Computed(group_values=values, settings={"n_samples": used, "seed": problem.seed})
 
 
-def _explain(problem: Problem, window: Tensor, samples: int) -> np.ndarray:
+def _shapley_values(problem: Problem, window: Tensor, samples: int) -> np.ndarray:
     """Shapley values ``(groups,)`` of one window ``(time, feature)``."""
     with warnings.catch_warnings():  # shap's colormap set-up warns on first import
         warnings.simplefilter("ignore", PendingDeprecationWarning)

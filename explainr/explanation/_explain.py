@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainr._core.errors import ExplainrError
+from explainr import metrics as metrics_module
+from explainr._core.errors import ExplainrError, ModelError
 from explainr._core.inputs import check_sample, to_inputs
-from explainr._core.model import call_model
+from explainr._core.model import call_model, prepare
 from explainr._core.state import preserved
-from explainr.attribution import Attribution, attribute
+from explainr.attribution import Attribution, Memory, attribute_prepared
+from explainr.attribution import memory as memory_of
 from explainr.metrics import agreement_matrix
 from explainr.record import Trace, find_recurrent, record
 from explainr.report import Report, ReportOptions
@@ -42,6 +44,8 @@ class Explanation:
         x: the explained input as the model saw it, ``(batch, time, feature)``.
         settings: the arguments that shaped the results.
         seconds: wall time of ``explain``.
+        memory: forget-gate timescales and the prediction's share per lag
+            (:func:`explainr.memory`), or None where the model is not supported.
         presentation: how the report shows these results (title, sample, units, ...).
     """
 
@@ -53,6 +57,7 @@ class Explanation:
     x: torch.Tensor
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    memory: Memory | None = None
     presentation: ReportOptions = field(default_factory=ReportOptions)
 
     def report(self) -> Report:
@@ -75,6 +80,8 @@ class Explanation:
         rep.add_metrics(
             self.metrics, curves=self.curves, sample=shown.sample, agreement=self.rank_agreement
         )
+        if self.memory is not None:
+            rep.add_memory(self.memory)
         return rep
 
     def to_html(self, plotlyjs: str = "inline") -> str:
@@ -110,6 +117,7 @@ def explain(
     input_units: str | Mapping[str, str] | None = None,
     sample: int = 0,
     metrics: bool = True,
+    memory: bool = True,
 ) -> Explanation:
     """Record the model's insides, attribute its prediction with several methods, measure them.
 
@@ -139,6 +147,8 @@ def explain(
             the report's axis titles.
         sample: batch index shown in the report.
         metrics: compute deletion/insertion curves for every method (costs model calls).
+        memory: compute the model's memory (:func:`explainr.memory`) when its structure
+            allows (one nn.LSTM / nn.GRU / PeepholeLSTM followed by a supported head).
 
     Returns:
         An :class:`Explanation`: ``.trace``, ``.attributions[method]``, ``.metrics``;
@@ -170,25 +180,24 @@ def explain(
         raise ExplainrError(
             "explain() needs at least one method, e.g. methods=('integrated_gradients',)"
         )
-    trace = _record(model, xt)
+    trace = _trace_of(model, xt)
     attributions: dict[str, Attribution] = {}
-    for method in methods:
-        a = attribute(
-            model,
-            xt,
-            method,
-            target=target,
-            baselines=baselines,
-            window=window,
-            group_by=group_by,
-            n_steps=n_steps,
-            n_samples=n_samples,
-            seed=seed,
-            progress=progress,
-            feature_names=names,
-        )
-        attributions[method] = replace(a, time_labels=labels) if labels else a
-    curves = _curves(model, xt, attributions, target, baselines) if metrics else {}
+    with preserved(model):  # one normalisation and one probe for every method and curve
+        ready = prepare(model, xt, target=target, baselines=baselines, feature_names=names)
+        for method in methods:
+            a = attribute_prepared(
+                ready,
+                method,
+                window=window,
+                group_by=group_by,
+                n_steps=n_steps,
+                n_samples=n_samples,
+                seed=seed,
+                progress=progress,
+            )
+            attributions[method] = replace(a, time_labels=labels) if labels else a
+        curves = metrics_module.curves(ready, attributions) if metrics else {}
+    remembered = _memory_of(model, xt, target) if memory else None
     settings = {
         "methods": ", ".join(methods),
         "target": target,
@@ -208,6 +217,7 @@ def explain(
         x=xt,
         settings={k: v for k, v in settings.items() if v is not None},
         seconds=time.perf_counter() - start,
+        memory=remembered,
         presentation=ReportOptions(
             title=title,
             data_summary=data_summary,
@@ -221,7 +231,18 @@ def explain(
     )
 
 
-def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
+def _memory_of(model: torch.nn.Module, x: torch.Tensor, target: int | None) -> Memory | None:
+    """`explainr.memory` of the model, or None (logged) where its structure is not supported."""
+    try:
+        return memory_of(model, x, target=target)
+    except ModelError:
+        raise
+    except ExplainrError as error:
+        log.info("no memory section: %s", error)
+        return None
+
+
+def _trace_of(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
     """Gates and states of one eval-mode forward pass; the model's modes are restored."""
     if not find_recurrent(model):
         log.info(
@@ -234,25 +255,6 @@ def _record(model: torch.nn.Module, x: torch.Tensor) -> Trace | None:
     with preserved(model), torch.no_grad(), record(model) as rec:
         call_model(model, x)
     return rec.trace
-
-
-def _curves(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    attributions: Mapping[str, Attribution],
-    target: int | None,
-    baselines: Any,
-) -> dict[str, dict[str, Any]]:
-    """Deletion and insertion curves (:mod:`explainr.metrics`) of every method."""
-    from explainr import metrics
-
-    return {
-        method: {
-            "deletion": metrics.deletion(model, x, a, target=target, baselines=baselines),
-            "insertion": metrics.insertion(model, x, a, target=target, baselines=baselines),
-        }
-        for method, a in attributions.items()
-    }
 
 
 def _metrics(

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from explainr._core.cells import CellKind, register_cell
 from explainr._core.errors import ExplainrError
 from explainr._core.sinks import sink_for
-from explainr.nn._io import (
+from explainr.nn._layout import (
     batch_first_input,
     check_sizes,
     initial_states,

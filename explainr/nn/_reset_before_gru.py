@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from explainr._core.cells import CellKind, register_cell
 from explainr._core.errors import ExplainrError
 from explainr._core.sinks import Sink, sink_for
-from explainr.nn._io import batch_first_input, check_sizes
+from explainr.nn._layout import batch_first_input, check_sizes
 from explainr.nn.activations import ELEMENTWISE, activation
 
 GATES = ("reset", "update", "new")

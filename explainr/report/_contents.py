@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from explainr.attribution import Attribution
+from explainr.attribution import Attribution, Memory
 from explainr.record import ModuleRecord
 
 
@@ -57,3 +57,4 @@ class Contents:
     traces: list[TraceItem] = field(default_factory=list)
     attributions: list[AttributionItem] = field(default_factory=list)
     input: InputItem | None = None
+    memory: Memory | None = None

@@ -15,7 +15,7 @@ import torch
 from explainr._core.errors import ExplainrError
 from explainr._core.files import write_atomic
 from explainr._core.inputs import check_sample, time_labels_of
-from explainr.attribution import Attribution, UnitAttribution
+from explainr.attribution import Attribution, Memory, UnitAttribution
 from explainr.record import ModuleRecord, Trace
 from explainr.report import _page
 from explainr.report._contents import AttributionItem, Contents, InputItem, TraceItem
@@ -81,6 +81,7 @@ class Report:
         self._traces: list[TraceItem] = []
         self._attributions: list[AttributionItem] = []
         self._input: InputItem | None = None
+        self._memory: Memory | None = None
 
     def add_trace(
         self,
@@ -236,6 +237,20 @@ class Report:
             self.agreement = np.asarray(agreement, dtype=np.float64)
         return self
 
+    def add_memory(self, memory: Memory) -> Report:
+        """Show how far back the model looks (from :func:`explainr.memory`).
+
+        Args:
+            memory: forget-gate timescales per unit and the prediction's share per lag.
+
+        Returns:
+            The report, for chaining.
+        """
+        if not isinstance(memory, Memory):
+            raise ExplainrError(f"add_memory() needs a Memory, got {type(memory).__name__}")
+        self._memory = memory
+        return self
+
     def contents(self) -> Contents:
         """What the page will show, as the sections read it."""
         return Contents(
@@ -254,6 +269,7 @@ class Report:
             traces=list(self._traces),
             attributions=list(self._attributions),
             input=self._input,
+            memory=self._memory,
         )
 
     def to_html(self, plotlyjs: str = "inline") -> str:

@@ -45,7 +45,7 @@ def _labels(labels: Sequence[object] | None, steps: int, factor: int = 1) -> lis
     return [esc(x) for x in _arrays.bin_labels(text, factor)]
 
 
-def _record(record: ModuleRecord | Trace, module: str | None) -> ModuleRecord:
+def module_record(record: ModuleRecord | Trace, module: str | None) -> ModuleRecord:
     if isinstance(record, ModuleRecord):
         return record
     names = list(record)

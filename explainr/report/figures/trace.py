@@ -19,11 +19,11 @@ from explainr.report.figures._common import (
     SEQUENTIAL,
     _labels,
     _menu,
-    _record,
     _slot_name,
     _slots,
     _style,
     esc,
+    module_record,
 )
 
 
@@ -54,7 +54,7 @@ def gate_heatmap(
     >>> len(gate_heatmap(rec.trace[""]).data)
     6
     """
-    rec = _record(record, module)
+    rec = module_record(record, module)
     traces, labels = [], []
     for layer, direction in _slots(rec):
         for gate, values in rec.gates(layer, direction).items():
@@ -111,7 +111,7 @@ def state_trajectories(
     Returns:
         A figure with a cell-state row (LSTM-like modules) and a hidden-state row.
     """
-    rec = _record(record, module)
+    rec = module_record(record, module)
     states = ["cell", "hidden"] if rec.has_cell and _kept(rec, "cell") else ["hidden"]
     fig = make_subplots(
         rows=len(states),
@@ -178,7 +178,7 @@ def gate_saturation(
     Returns:
         A scatter figure with one trace per (layer, direction, gate) and a layer dropdown.
     """
-    rec = _record(record, module)
+    rec = module_record(record, module)
     fig = go.Figure()
     groups, labels = [], []
     for slot, (layer, direction) in enumerate(_slots(rec)):

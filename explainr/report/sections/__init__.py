@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from explainr.report._contents import Contents
 from explainr.report._page import Packer
-from explainr.report.sections import attributions, comparison, inputs, metrics, trace
+from explainr.report.sections import attributions, comparison, inputs, memory, metrics, trace
 from explainr.report.sections._common import Figures, Section
 
 SECTIONS = (
@@ -16,6 +16,7 @@ SECTIONS = (
     attributions.render,
     comparison.render,
     metrics.render,
+    memory.render,
     trace.render,
 )
 

@@ -32,7 +32,7 @@ def section(anchor: str, nav: str, heading: str, inner: str) -> Section:
     return (anchor, nav), f'<section id="{esc(anchor)}"><h2>{heading}</h2>{inner}</section>'
 
 
-def explain(text: str) -> str:
+def paragraph(text: str) -> str:
     return f'<p class="explain">{text}</p>'
 
 

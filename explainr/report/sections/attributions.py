@@ -8,9 +8,9 @@ from explainr.report._page import esc
 from explainr.report.sections._common import (
     Figures,
     Section,
-    explain,
     labels_for,
     names_for,
+    paragraph,
     section,
     with_labels,
 )
@@ -46,4 +46,4 @@ def _attribution_section(
     if a.grouped:
         text += f" Cells were perturbed in groups ({esc(a.group_by)}); a group's value is spread evenly over its cells."
     heading = f"What the prediction used: {esc(a.method)}"
-    return section(f"attribution-{k}", a.method, heading, explain(text) + figure(fig))
+    return section(f"attribution-{k}", a.method, heading, paragraph(text) + figure(fig))

@@ -7,9 +7,9 @@ from explainr.report._contents import AttributionItem, Contents
 from explainr.report.sections._common import (
     Figures,
     Section,
-    explain,
     labels_for,
     names_for,
+    paragraph,
     section,
     with_labels,
 )
@@ -65,4 +65,6 @@ def _comparison_section(
         "cells): 1 means two methods rank everything alike, 0 means their rankings are "
         "unrelated."
     )
-    return section("comparison", "Comparison", "Methods side by side", explain(text) + figure(fig))
+    return section(
+        "comparison", "Comparison", "Methods side by side", paragraph(text) + figure(fig)
+    )

@@ -8,9 +8,9 @@ from explainr.report._page import esc
 from explainr.report.sections._common import (
     Figures,
     Section,
-    explain,
     labels_for,
     names_for,
+    paragraph,
     section,
 )
 
@@ -53,4 +53,4 @@ def _input_section(report: Contents, inp: InputItem, figure: Figures) -> Section
         "ones did not matter. The bottom row sums each time step over features. Pick a "
         "method from the menu."
     )
-    return section("input", "Input", "Input and attribution", explain(text) + figure(fig))
+    return section("input", "Input", "Input and attribution", paragraph(text) + figure(fig))

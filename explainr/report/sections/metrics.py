@@ -7,7 +7,7 @@ import math
 from explainr.report import _page, figures
 from explainr.report._contents import Contents
 from explainr.report._page import esc
-from explainr.report.sections._common import Figures, Section, explain, section
+from explainr.report.sections._common import Figures, Section, paragraph, section
 
 METRIC_HELP = {
     "completeness": "|sum of attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)|: "
@@ -46,9 +46,9 @@ def _metrics_section(report: Contents, figure: Figures) -> Section:
         f"<dt>{esc(_metric_title(n))}</dt><dd>{esc(_metric_help(n))}</dd>" for n in names
     )
     text = "How faithful each method's attributions are to the model."
-    inner = explain(text) + table + f"<dl>{help_items}</dl>"
+    inner = paragraph(text) + table + f"<dl>{help_items}</dl>"
     if report.curves:
-        inner += "<h3>Deletion and insertion curves</h3>" + explain(
+        inner += "<h3>Deletion and insertion curves</h3>" + paragraph(
             "The model's output as the cells a method ranks highest are removed first (left) "
             "or put back into the baseline first (right). The areas under these curves are "
             "the AUCs above."

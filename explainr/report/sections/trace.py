@@ -12,8 +12,8 @@ from explainr.report.sections._common import (
     QUANTISED_NOTE,
     Figures,
     Section,
-    explain,
     labels_for,
+    paragraph,
     section,
 )
 
@@ -65,7 +65,7 @@ def _trace_section(
     if any(key[0].startswith("gate:") for key in rec.data):
         parts.append("<h3>Gates over time</h3>")
         parts.append(
-            explain(
+            paragraph(
                 "How open each gate of each unit was at every step (sigmoid gates run from 0, "
                 "closed, to 1, open; the candidate gate from −1 to 1). Pick the gate, layer and "
                 "direction from the menu; hover for unit, time and value. " + QUANTISED_NOTE
@@ -74,7 +74,7 @@ def _trace_section(
         parts.append(figure(figures.gate_heatmap(rec, s, time_labels=labels, time_factor=factor)))
     if any(key[0] == "hidden" for key in rec.data):
         parts.append("<h3>Cell and hidden states</h3>" if rec.has_cell else "<h3>Hidden state</h3>")
-        parts.append(explain(_units_text(report, item)))
+        parts.append(paragraph(_units_text(report, item)))
         fig = figures.state_trajectories(
             rec, s, units=item.units, top=report.top_units, time_labels=labels, time_factor=factor
         )
@@ -84,7 +84,7 @@ def _trace_section(
     ):
         parts.append("<h3>Gate saturation</h3>")
         parts.append(
-            explain(
+            paragraph(
                 "For every unit and sigmoid gate, the fraction of time the gate is nearly closed "
                 "(&lt; 0.1, x axis) and nearly open (&gt; 0.9, y axis), pooled over the whole "
                 "batch (Karpathy, Johnson &amp; Fei-Fei 2015). Markers near the dotted line are "

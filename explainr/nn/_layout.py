@@ -1,5 +1,5 @@
-"""What `PeepholeLSTM` and `ConvLSTM` share around their equations: input layouts,
-initial states, and reporting to an open `explainr.record` block."""
+"""What PeepholeLSTM and ConvLSTM share around their equations: input layouts, sizes,
+initial states, and handing kept gates and states to an open `record` block."""
 
 from __future__ import annotations
 
