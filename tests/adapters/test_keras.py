@@ -111,6 +111,21 @@ def test_records_gru_reset_after_like_keras_computes_it(keras_dir: Path) -> None
     np.testing.assert_allclose(rec.trace[second].hidden()[:, -1], outputs[second], atol=ATOL)
 
 
+def test_records_simple_rnn_like_keras_computes_it(keras_dir: Path) -> None:
+    """SimpleRNN becomes nn.RNN, which the cell registry makes recordable."""
+    model = load(keras_dir / "simple_rnn.keras")
+    outputs = np.load(keras_dir / "simple_rnn.outputs.npz")
+    x, _ = saved(keras_dir, "simple_rnn")
+    first, second = children(model, nn.RNN)
+    with explainr.record(model) as rec, torch.no_grad():
+        model(x)
+    assert rec.trace[first].kind == "rnn"
+    np.testing.assert_allclose(rec.trace[first].hidden(), outputs[first], atol=ATOL)
+    # go_backwards: the nn.RNN runs over the reversed input, so its steps are in the order
+    # Keras returns them (processing order, the last input first).
+    np.testing.assert_allclose(rec.trace[second].hidden(), outputs[second], atol=ATOL)
+
+
 def test_records_reset_before_gru_like_keras_computes_it(keras_dir: Path) -> None:
     model = load(keras_dir / "gru_reset_before.keras")
     weights = np.load(keras_dir / "gru_reset_before.weights.npz")
