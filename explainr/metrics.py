@@ -246,14 +246,14 @@ def _curve(
 
 
 def curves(
-    ready: Prepared, attributions: Mapping[str, Attribution], steps: int = 20, by: str = "abs"
+    ready: Prepared, attributions: Mapping[str, Attribution], steps: int = 20, by: str = "value"
 ) -> dict[str, dict[str, Curve]]:
     """Deletion and insertion curves of several attributions of windows made ready once.
 
     Args:
         ready: from ``explainr._core.model.prepare``, inside ``preserved(model)``.
         attributions: by method name, attributions of ``ready``'s windows and target.
-        steps: points of each curve; by: rank by ``"abs"`` or ``"value"``.
+        steps: points of each curve; by: rank by ``"value"`` (as `deletion`) or ``"abs"``.
 
     Returns:
         Per method, ``{"deletion": Curve, "insertion": Curve}``.
