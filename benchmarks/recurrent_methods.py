@@ -133,28 +133,33 @@ def main() -> None:
     bench, x, _ = trained_model(5 if quick else 150)
     windows = x[:4] if quick else x
     times = speed(bench, windows, 1 if quick else 5)
+    print_speed(times, len(windows), quick)
     zoo = explainr.zoo.load("planted_lstm")
     zoo_x, _ = zoo.windows(last=4 if quick else 16)
     column, column_x = column_model(5 if quick else 300)
-    rows = faithfulness(
-        "bench", bench, windows[:4] if quick else windows, (slice(80, 95), slice(0, 2)), 5
-    )
-    rows += faithfulness("zoo planted_lstm", zoo.model, zoo_x, (slice(10, 15), slice(2, 4)), 1)
-    rows += faithfulness(
-        "column", column, column_x[:4] if quick else column_x, (slice(None), slice(0, 1)), 1
-    )
-    print_tables(times, len(windows), rows, quick)
+    print_faithfulness_header()
+    for name, model, xs, box, window in (
+        ("bench", bench, windows[:4] if quick else windows[:8], (slice(80, 95), slice(0, 2)), 10),
+        ("zoo planted_lstm", zoo.model, zoo_x, (slice(10, 15), slice(2, 4)), 1),
+        ("column", column, column_x[:4] if quick else column_x, (slice(None), slice(0, 1)), 1),
+    ):
+        for r in faithfulness(name, model, xs, box, window):
+            print(
+                f"| {r['model']:<17} | {r['method']:<26} | {r['setting']:<9} | "
+                f"{r['box']:>9.3f} | {r['deletion']:>8.3f} | {r['ms']:>8.1f} |",
+                flush=True,
+            )
 
 
-def print_tables(times: dict[str, float], n: int, rows: list[dict[str, Any]], quick: bool) -> None:
+def print_speed(times: dict[str, float], n: int, quick: bool) -> None:
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M')} recurrent methods: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.machine()}"
         + (" -- QUICK SMOKE RUN, numbers not meaningful" if quick else "")
     )
     print(f"Speed: 2-layer LSTM T=100 F=8 H=64, {n} windows, median, alternating")
-    print(f"| {'what':<34} | {'ms/window':>9} | {'x forward':>9} | {'IG / this':>9} |")
-    print("|" + "|".join("-" * w for w in (36, 11, 11, 11)) + "|")
+    print(f"| {'what':<36} | {'ms/window':>9} | {'x forward':>9} | {'IG / this':>9} |")
+    print("|" + "|".join("-" * w for w in (38, 11, 11, 11)) + "|")
     for name, label in (
         ("forward", "fused float32 forward"),
         ("lrp", "lrp"),
@@ -163,28 +168,29 @@ def print_tables(times: dict[str, float], n: int, rows: list[dict[str, Any]], qu
     ):
         ms = times[name] * 1e3 / n
         print(
-            f"| {label:<34} | {ms:>9.2f} | {times[name] / times['forward']:>9.1f} | "
+            f"| {label:<36} | {ms:>9.2f} | {times[name] / times['forward']:>9.1f} | "
             f"{times['integrated_gradients'] / times[name]:>9.1f} |"
         )
     lrp_fwd = times["lrp"] / times["forward"]
     lrp_ig = times["integrated_gradients"] / times["lrp"]
     print(
         f"target LRP <= 5x forward: {lrp_fwd:.1f}x {'ok' if lrp_fwd <= 5 else 'MISS'}; "
-        f">= 10x faster than IG: {lrp_ig:.1f}x {'ok' if lrp_ig >= 10 else 'MISS'}"
+        f">= 10x faster than IG: {lrp_ig:.1f}x {'ok' if lrp_ig >= 10 else 'MISS'}",
+        flush=True,
     )
+
+
+def print_faithfulness_header() -> None:
     print()
     print(
-        "Faithfulness: share of |attribution| in the planted box; deletion relative AUC (lower is better)"
+        "Faithfulness: share of |attribution| in the planted box; deletion relative AUC "
+        "(lower is better)"
     )
     print(
-        f"| {'model':<17} | {'method':<26} | {'setting':<9} | {'box share':>9} | {'deletion':>8} | {'ms/win':>8} |"
+        f"| {'model':<17} | {'method':<26} | {'setting':<9} | {'box share':>9} | "
+        f"{'deletion':>8} | {'ms/win':>8} |"
     )
-    print("|" + "|".join("-" * w for w in (19, 28, 11, 11, 10, 10)) + "|")
-    for r in rows:
-        print(
-            f"| {r['model']:<17} | {r['method']:<26} | {r['setting']:<9} | {r['box']:>9.3f} | "
-            f"{r['deletion']:>8.3f} | {r['ms']:>8.1f} |"
-        )
+    print("|" + "|".join("-" * w for w in (19, 28, 11, 11, 10, 10)) + "|", flush=True)
 
 
 if __name__ == "__main__":
