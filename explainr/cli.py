@@ -178,8 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _models(args: argparse.Namespace) -> int:
     from explainr import zoo
 
-    for name in zoo.names():
-        card = zoo.card(name)
+    for card in zoo.catalogue():  # raises for a missing, empty or unreadable zoo
+        name = card["name"]
         arch = card.get("architecture", {}).get("class", "?")
         print(f"{name:<20} {card.get('task', ''):<9} {arch:<20} {card.get('description', '')}")
     return 0
