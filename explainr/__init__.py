@@ -33,6 +33,7 @@ _LAZY = {
     "plots": "explainr.plots",
     "nn": "explainr.nn",
     "zoo": "explainr.zoo",
+    "load": "explainr.attribution._storage",
 }
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "attribute",
     "attribute_units",
     "explain",
+    "load",
     "metrics",
     "nn",
     "plots",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
         attribute_units,
         sliding_windows,
     )
+    from explainr.attribution._storage import load
     from explainr.report import Explanation, Report, explain
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 from torch import nn
 
 from explainr._errors import ExplainrError
@@ -22,6 +24,7 @@ from explainr.attribution import (
     _lime,
     _occlusion,
 )
+from explainr.attribution._defaults import DEFAULTS
 from explainr.attribution._groups import Grouping, make_grouping
 from explainr.attribution._inputs import (
     Inputs,
@@ -32,7 +35,7 @@ from explainr.attribution._inputs import (
 )
 from explainr.attribution._model import ScalarModel, model_device_dtype, preserved
 from explainr.attribution._problem import Computed, Problem
-from explainr.attribution._result import Attribution
+from explainr.attribution._result import Attribution, with_time_labels
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,19 @@ EXACT_DEFAULT_GROUPS = 12  # default window for exact_shapley keeps groups at or
 def attribute(
     model: nn.Module,
     x: Any,
-    method: str = "integrated_gradients",
+    method: str = DEFAULTS.method,
     *,
     target: int | None = None,
     baselines: Any = None,
     window: int | None = None,
-    group_by: str = "time",
-    n_steps: int = 50,
+    group_by: str = DEFAULTS.group_by,
+    n_steps: int = DEFAULTS.n_steps,
     n_samples: int | None = None,
-    seed: int = 0,
-    progress: bool = True,
+    seed: int = DEFAULTS.seed,
+    progress: bool = DEFAULTS.progress,
     feature_names: list[str] | None = None,
+    time_labels: list[str] | None = None,
+    raw: Any = None,
 ) -> Attribution:
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
@@ -86,18 +91,24 @@ def attribute(
         baselines: None (zeros), a number, one window ``(time, feature)`` or a background
             set ``(n, time, feature)`` whose results are averaged.
         window: time steps per group (block); None picks a default, stored on the result.
-        group_by: ``"time"`` (block x all features), ``"feature"`` (feature x whole window)
-            or ``"time_feature"`` (block x feature).
+        group_by: ``"time_feature"`` (block x feature, the default), ``"time"`` (block x
+            all features) or ``"feature"`` (feature x whole window).
         n_steps: integration steps of integrated gradients.
         n_samples: samples of the sampling methods (gradient_shap: 200, kernel_shap:
             2 G + 2048, lime: 5000 by default).
         seed: seed of the sampling methods; the same seed gives bit-identical values.
-        progress: show a tqdm progress bar over the windows.
+        progress: show a tqdm progress bar over the windows (default off).
         feature_names: one name per feature (default: DataFrame columns or f0, f1, ...).
+        time_labels: one label per time step (default: the DataFrame's index or 0, 1, ...).
+        raw: the same windows in original units (e.g. before scaling), the shape of ``x``;
+            kept as ``.data`` (default: ``x`` as given).
+
+    Defaults are shared with `explain` and the command line (`explainr.attribution._defaults`).
 
     Returns:
         An `Attribution`: ``values`` ``(batch, time, feature)`` (a single window keeps a
-        batch of 1), ``group_values`` ``(batch, groups)``, predictions and settings.
+        batch of 1), ``base_values`` (f(baseline)), ``data`` (the windows),
+        ``group_values`` ``(batch, groups)``, predictions and settings.
 
     >>> import torch, explainr
     >>> class Net(torch.nn.Module):
@@ -115,7 +126,8 @@ def attribute(
     spec = _method(method)
     if not isinstance(model, nn.Module):
         raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    inputs = to_inputs(x, feature_names)
+    inputs = with_time_labels(to_inputs(x, feature_names), time_labels)
+    data = _raw(raw, inputs)
     _, steps, features = inputs.x.shape
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
@@ -140,7 +152,25 @@ def attribute(
             progress=progress,
         )
         computed = spec.compute(problem)
-    return _format(problem, computed, inputs, target, baseline_prediction, len(background), started)
+    attribution = _format(
+        problem, computed, inputs, target, baseline_prediction, len(background), started
+    )
+    return attribution if data is None else replace(attribution, data=data)
+
+
+def _raw(raw: Any, inputs: Inputs) -> np.ndarray | None:
+    if raw is None:
+        return None
+    if isinstance(raw, pd.DataFrame):
+        raw = raw.to_numpy(dtype=np.float64)
+    array = np.asarray(raw.detach().cpu() if isinstance(raw, torch.Tensor) else raw)
+    array = array[None] if array.ndim == 2 else array
+    if array.shape != tuple(inputs.x.shape) or not np.issubdtype(array.dtype, np.number):
+        raise ExplainrError(
+            f"raw has shape {np.shape(raw)} ({array.dtype}); it must be the explained windows "
+            f"in original units, numbers of the same shape as x {tuple(inputs.x.shape)}"
+        )
+    return array
 
 
 def _method(method: Any) -> _Method:
@@ -198,4 +228,6 @@ def _format(
         group_by=grouping.group_by,
         settings=settings,
         seconds=time.perf_counter() - started,
+        data=inputs.x.numpy(),
+        grouped=computed.values is None,
     )

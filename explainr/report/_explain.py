@@ -15,6 +15,7 @@ import torch
 
 from explainr._errors import ExplainrError
 from explainr.attribution import Attribution, attribute
+from explainr.attribution._defaults import DEFAULTS
 from explainr.attribution._inputs import to_inputs
 from explainr.attribution._model import model_failed
 from explainr.record import Trace, find_recurrent, record
@@ -23,7 +24,7 @@ from explainr.report._report import Report
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHODS = ("integrated_gradients", "kernel_shap", "lime")
+DEFAULT_METHODS = DEFAULTS.methods
 
 
 @dataclass
@@ -100,13 +101,13 @@ def explain(
     target: int | None = None,
     baselines: Any = None,
     window: int | None = None,
-    group_by: str = "time_feature",
-    n_steps: int = 50,
+    group_by: str = DEFAULTS.group_by,
+    n_steps: int = DEFAULTS.n_steps,
     n_samples: int | None = None,
     feature_names: Sequence[str] | None = None,
     time_labels: Sequence[object] | None = None,
-    progress: bool = False,
-    seed: int = 0,
+    progress: bool = DEFAULTS.progress,
+    seed: int = DEFAULTS.seed,
     title: str = "explainr report",
     data_summary: str | Mapping[str, object] | None = None,
     raw: Any = None,
