@@ -108,6 +108,7 @@ def save(result: Any, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         dataset.to_netcdf(tmp, engine="scipy")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
