@@ -69,8 +69,6 @@ def load_model(
         model = _from_factory(spec)
         if weights is not None:
             _load_weights(model, weights)
-        else:
-            log.warning("explaining %s with the weights it was built with (--random-weights)", spec)
         return model.eval()
     path = Path(spec)
     if path.is_file():

@@ -252,16 +252,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.ERROR
     elif getattr(args, "verbose", False):
         level = logging.INFO
-    logging.basicConfig(level=level, format="explainr: %(message)s", force=True)
     if args.command is None:
         build_parser().print_help()
         return 2
+    held = _Held()
+    logging.basicConfig(level=level, handlers=[held], force=True)
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
     except ExplainrError as e:
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         return _fail("interrupted")
+    held.release()
+    return code
+
+
+class _Held(logging.Handler):
+    """Holds log notes (time column found, columns left out, ...) until the command succeeds.
+
+    A failing command prints its one-line error only; a succeeding one prints the notes on
+    stderr after its work, as ``explainr: ...`` lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def release(self) -> None:
+        for record in self.records:
+            print(f"explainr: {record.getMessage()}", file=sys.stderr)
+        self.records.clear()
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -538,6 +561,7 @@ def _finish(
         write_atomic(out, _dumps(summary) + "\n")
     elif kind == "table":
         _write_table(out, attributions)
+    _note_random(args)
     if getattr(args, "json", False):
         print(_dumps(summary))
     else:
@@ -545,6 +569,13 @@ def _finish(
         _say(args, _summary_text(summary))
         _say(args, f"took {summary['seconds']:.1f} s")
     return 0
+
+
+def _note_random(args: argparse.Namespace) -> None:
+    if getattr(args, "random_weights", False):
+        log.warning(
+            "the model ran with the weights its factory built, not trained ones (--random-weights)"
+        )
 
 
 def _write_table(out: Path, attributions: dict) -> Path:
@@ -658,6 +689,7 @@ def _record(args: argparse.Namespace) -> int:
                 f"the model failed on input of shape {tuple(run.x.shape)}: {str(e).splitlines()[0]}"
             ) from e
     path = rec.trace.save(out)
+    _note_random(args)
     _say(
         args, f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})"
     )
