@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         return _fail("interrupted")
-    held.release()
+    held.show()
     return code
 
 
@@ -281,7 +281,7 @@ class _Held(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def release(self) -> None:
+    def show(self) -> None:
         for record in self.records:
             print(f"explainr: {record.getMessage()}", file=sys.stderr)
         self.records.clear()
