@@ -662,8 +662,11 @@ def _summary_text(summary: dict[str, Any]) -> str:
         f"{summary['baseline_prediction']:.4g}{unit})"
     ]
     for method, m in summary["methods"].items():
+        quality = f"completeness error {m['completeness_error']:.2%}"
+        if "surrogate_r2" in m:  # LIME is not additive; it promises a good local fit
+            quality = f"not additive; surrogate fit R² {m['surrogate_r2']:.2f}"
         lines += [
-            f"{method} (completeness error {m['completeness_error']:.2%})",
+            f"{method} ({quality})",
             "  top features: "
             + ", ".join(f"{f['feature']} ({f['value']:+.3g})" for f in m["top_features"]),
             "  top steps:    "

@@ -263,3 +263,9 @@ def test_one_set_of_defaults():
     )
     assert args.group_by == DEFAULTS.group_by and args.n_steps == DEFAULTS.n_steps
     assert tuple(args.methods.split(",")) == DEFAULTS.methods and args.seed == DEFAULTS.seed
+
+
+def test_repr_html_of_lime_states_its_fit_not_completeness(model, x):
+    a = explainr.attribute(model, x, "lime", n_samples=64)
+    html = a._repr_html_()
+    assert f"R² {min(a.settings['r2']):.2f}" in html and "completeness" not in html

@@ -85,7 +85,10 @@ def _bars(values: np.ndarray, names: list[str]) -> str:
 
 
 def _completeness(result: Any) -> str:
-    if result.partial:
+    method = getattr(result, "method", None)
+    if method == "lime" and result.settings.get("r2"):  # not additive: say what it promises
+        return f"; LIME surrogate fit R² {min(result.settings['r2']):.2f} (worst window)"
+    if result.partial or method == "occlusion":  # occlusion is not additive either
         return ""
     error = float(np.max(result.completeness_error))
     return f"; completeness error {error:.2%} (worst window)"
