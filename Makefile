@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.explainr-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check explainr tests benchmarks examples models
 	$(BIN)/ruff format --check explainr tests benchmarks examples models
 
+# The wheel a user installs: explainr with the zoo inside (see setup.py), into dist/.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/record_overhead.py
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/report_size.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist explainr/_zoo_data

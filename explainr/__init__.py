@@ -38,6 +38,7 @@ _LAZY = {
     "plots": "explainr.plots",
     "nn": "explainr.nn",
     "zoo": "explainr.zoo",
+    "load": "explainr.attribution",
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "attribute_units",
     "contextual_decomposition",
     "explain",
+    "load",
     "memory",
     "metrics",
     "nn",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover
         attribute,
         attribute_units,
         contextual_decomposition,
+        load,
         memory,
         sliding_windows,
     )

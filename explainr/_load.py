@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import importlib.util
+import json
+import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +21,16 @@ from explainr._core.errors import ExplainrError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
+log = logging.getLogger("explainr.cli")
+TIME_NAMES = ("date", "time", "datetime", "timestamp", "year", "period", "month", "day")
 
-def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = False) -> nn.Module:
+
+def load_model(
+    spec: str,
+    weights: str | None = None,
+    unsafe_pickle: bool = False,
+    random_weights: bool = False,
+) -> nn.Module:
     """A model from a zoo name, a ``package.module:factory`` spec, a Keras file, or a
     pickled-module file.
 
@@ -28,8 +41,9 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
             `explainr.adapters.keras.load`), or a file holding a whole pickled module (needs
             ``unsafe_pickle``).
         weights: a state dict for a factory model: ``.safetensors`` or a torch file loaded
-            with ``weights_only=True``.
+            with ``weights_only=True``. Required for a factory unless ``random_weights``.
         unsafe_pickle: allow unpickling a whole module from ``spec`` (runs code from the file).
+        random_weights: explain the factory's model as it builds it (untrained weights).
 
     Returns:
         The model in eval mode.
@@ -37,12 +51,26 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
     from explainr import zoo
 
     if spec in zoo.names():
-        if weights is not None:
-            raise ExplainrError(
-                f"--weights is for factory models; zoo model {spec!r} ships its own"
-            )
+        if weights is not None or random_weights:
+            flag = "--weights" if weights is not None else "--random-weights"
+            raise ExplainrError(f"{flag} is for factory models; zoo model {spec!r} ships its own")
         return zoo.load(spec).model
+    if spec.endswith(".py") and ":" not in spec:
+        where = "" if Path(spec).is_file() else " (and that file does not exist here)"
+        raise ExplainrError(
+            f"--model {spec} is a Python file{where}; name the function in it that builds the "
+            f"model with no arguments, e.g. --model {spec}:build, and give its trained "
+            "weights with --weights FILE"
+        )
     if ":" in spec and not Path(spec).is_file():
+        if weights is not None and random_weights:
+            raise ExplainrError("give either --weights FILE or --random-weights, not both")
+        if weights is None and not random_weights:
+            raise ExplainrError(
+                f"--model {spec} builds a model whose weights are not trained; give the trained "
+                "state dict with --weights FILE (.safetensors or torch), or pass "
+                "--random-weights to explain the untrained model on purpose"
+            )
         model = _from_factory(spec)
         if weights is not None:
             _load_weights(model, weights)
@@ -55,6 +83,11 @@ def load_model(spec: str, weights: str | None = None, unsafe_pickle: bool = Fals
 
         return load_keras(path)
     if path.is_file():
+        if weights is not None or random_weights:
+            raise ExplainrError(
+                f"--weights and --random-weights are for package.module:factory models; {spec} "
+                "is a file"
+            )
         if not unsafe_pickle:
             raise ExplainrError(
                 f"{spec} is a file; loading a whole pickled module runs code from it. "
@@ -135,23 +168,29 @@ def read_table(
 ) -> pd.DataFrame:
     """A CSV or Parquet file as a numeric DataFrame, time as index, features as columns.
 
-    Raises ExplainrError for a missing/unreadable file, unknown columns, non-numeric
-    features, and NaN (naming the column and row).
+    Without ``time_column`` a time column is looked for (`detect_time_column`) and, when
+    found, used as the index and named on stderr; other non-numeric columns left out are
+    named there too. Raises ExplainrError for a missing/unreadable file, unknown columns,
+    non-numeric features, and NaN (naming the column and row).
     """
     file = Path(path)
     if not file.is_file():
         raise ExplainrError(f"data file {path} does not exist")
+    parquet = file.suffix.lower() in (".parquet", ".pq")
     try:
-        if file.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(file)
-        else:
-            df = pd.read_csv(file)
+        df = pd.read_parquet(file) if parquet else pd.read_csv(file)
     except ImportError as e:
         raise ExplainrError(f"reading {path} needs pyarrow: pip install 'explainr[parquet]'") from e
     except Exception as e:  # pandas raises many types for unreadable files
-        raise ExplainrError(
-            f"cannot read {path} as {'Parquet' if file.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {e}"
-        ) from e
+        raise ExplainrError(f"cannot read {path} as {'Parquet' if parquet else 'CSV'}: {e}") from e
+    if time_column is None:
+        time_column = detect_time_column(df, features, path)
+        if time_column is not None:
+            log.warning(
+                "using column %r of %s as the time labels (--time-column chooses another)",
+                time_column,
+                path,
+            )
     if time_column is not None:
         if time_column not in df.columns:
             raise ExplainrError(
@@ -169,7 +208,11 @@ def read_table(
             )
         df = df[features]
     else:
-        df = df.select_dtypes(include=[np.number])
+        numeric = df.select_dtypes(include=[np.number])
+        dropped = [str(c) for c in df.columns if c not in numeric.columns]
+        if dropped:
+            log.warning("leaving out non-numeric columns %s of %s", dropped, path)
+        df = numeric
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise ExplainrError(f"columns {bad} of {path} are not numeric")
@@ -183,3 +226,147 @@ def read_table(
             f"(time {df.index[row]}); fill or drop it first"
         )
     return df
+
+
+def detect_time_column(df: pd.DataFrame, features: list[str] | None, path: str) -> str | None:
+    """The column holding time stamps, or None.
+
+    A column qualifies if it is not a requested feature and holds datetimes, or text that
+    parses as dates in every row, or integers under a time-like name (``year``, ``date``,
+    ...). Several qualifying columns are an error asking for ``--time-column``.
+    """
+    found = []
+    for column in df.columns:
+        name, values = str(column), df[column]
+        if features is not None and name in features:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values):
+            found.append(name)
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            if len(values) and not parsed.isna().any():
+                found.append(name)
+        elif name.lower() in TIME_NAMES and pd.api.types.is_integer_dtype(values):
+            found.append(name)
+    if len(found) > 1:
+        raise ExplainrError(
+            f"{path} has several time-like columns {found}; name the one to use with --time-column"
+        )
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Card:
+    """A model card: what the model takes and how its data were scaled when it was trained.
+
+    The same JSON schema as the zoo's ``models/<name>/card.json``; only ``data.features``
+    is required. See `read_card`.
+    """
+
+    features: list[str]
+    window: int | None = None
+    time_column: str | None = None
+    target: str | None = None
+    units: dict[str, str] = field(default_factory=dict)  # feature (or glob) -> unit
+    mean: np.ndarray | None = None  # (feature,) original = scaled * std + mean
+    std: np.ndarray | None = None
+    task: str | None = None
+    source: str = "card"
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """Original units to the model's: ``(values - mean) / std`` per feature (or as is)."""
+        if self.mean is None or self.std is None:
+            return np.asarray(values, dtype=np.float64)
+        return (np.asarray(values, dtype=np.float64) - self.mean) / self.std
+
+    def unit(self, name: str) -> str | None:
+        """The unit of feature or target ``name``: an exact key, else the first glob that matches."""
+        if name in self.units:
+            return self.units[name]
+        return next((u for k, u in self.units.items() if fnmatch.fnmatchcase(name, k)), None)
+
+    def feature_units(self) -> dict[str, str]:
+        """``{feature: unit}`` for the features that have one."""
+        return {f: u for f in self.features if (u := self.unit(f)) is not None}
+
+
+def read_card(source: str | dict[str, Any]) -> Card:
+    """Parse a model card (a JSON file or its dict) and check it.
+
+    Schema (keys of the zoo cards; others are ignored)::
+
+        {"data": {"features": ["a", "b"],          # required: the model's input columns, in order
+                  "time_column": "date",           # optional: the data file's time column
+                  "target": "a",                   # optional: what the model predicts
+                  "units": {"a": "kW", "*_pct": "%"}},  # optional: unit per feature, globs allowed
+         "window": 48,                             # optional: time steps per window
+         "task": "forecast",                       # optional: forecast or classify
+         "scaling": {"method": "standard",         # optional: how the data were scaled in training
+                     "mean": [..], "std": [..]}}   #   one per feature: scaled = (x - mean) / std
+
+    Raises:
+        ExplainrError: naming the file and the key that is missing or wrong.
+    """
+    where = "card" if isinstance(source, dict) else f"card {source}"
+    if isinstance(source, dict):
+        meta: Any = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ExplainrError(f"--card {source} does not exist")
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ExplainrError(f"cannot read {where} as JSON: {e}") from e
+    data = meta.get("data") if isinstance(meta, dict) else None
+    features = data.get("features") if isinstance(data, dict) else None
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(isinstance(f, str) for f in features)
+    ):
+        raise ExplainrError(
+            f"{where} needs data.features: the list of the model's input column names, in order"
+        )
+    window = meta.get("window")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window < 1
+    ):
+        raise ExplainrError(f"{where}: window must be a positive int, got {window!r}")
+    units = data.get("units") or {}
+    if not isinstance(units, dict) or not all(isinstance(u, str) for u in units.values()):
+        raise ExplainrError(
+            f"{where}: data.units must map feature names (or globs) to unit strings"
+        )
+    mean = std = None
+    scaling = meta.get("scaling")
+    if scaling is not None:
+        method = scaling.get("method", "standard") if isinstance(scaling, dict) else None
+        if method != "standard":
+            raise ExplainrError(
+                f'{where}: scaling.method {method!r} is not supported; use "standard" with '
+                "mean and std per feature (scaled = (x - mean) / std), or leave scaling out"
+            )
+        try:
+            mean = np.asarray(scaling["mean"], dtype=np.float64)
+            std = np.asarray(scaling["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ExplainrError(f"{where}: scaling needs numeric lists mean and std ({e})") from e
+        if mean.shape != (len(features),) or std.shape != (len(features),):
+            raise ExplainrError(
+                f"{where}: scaling.mean and scaling.std need one number per feature "
+                f"({len(features)}), got {mean.size} and {std.size}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ExplainrError(f"{where}: scaling.std must be positive and all values finite")
+    return Card(
+        features=list(features),
+        window=window,
+        time_column=data.get("time_column"),
+        target=data.get("target"),
+        units=dict(units),
+        mean=mean,
+        std=std,
+        task=meta.get("task"),
+        source=where,
+    )

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError
 from explainr._core.inputs import time_labels_of
 from explainr._core.model import call_model
 
-DEFAULT_METHODS = "integrated_gradients,kernel_shap,lime"
+DEFAULT_METHODS = ",".join(DEFAULTS.methods)
 DEMO_MODEL = "macro_lstm"
+OUTPUTS = {".html": "report", ".json": "summary", ".csv": "table", ".parquet": "table"}
+OUT_HELP = ".html report, .json summary, .csv or .parquet long table (method, window, time, feature, value, input)"
+log = logging.getLogger("explainr.cli")
 
 EXAMPLES = {
     "demo": "example:\n  explainr demo --out reports/demo.html",
@@ -46,18 +55,30 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _add_model_data(p: argparse.ArgumentParser) -> None:
+def _add_model_data(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument(
         "--model",
         required=True,
         metavar="SPEC",
-        help="zoo name (see 'explainr models'), package.module:factory, a Keras .keras/.h5 "
-        "file, or a pickled module file",
+        help="zoo name (see 'explainr models'), package.module:factory or file.py:factory, "
+        "a Keras .keras/.h5 file, or a pickled module file",
     )
     p.add_argument(
         "--weights",
         metavar="FILE",
-        help="state dict for a factory model (.safetensors or torch file)",
+        help="trained state dict for a factory model (.safetensors or torch file); required "
+        "for a factory unless --random-weights",
+    )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="explain a factory's model with the weights it is built with (untrained)",
+    )
+    p.add_argument(
+        "--card",
+        metavar="FILE",
+        help="model card JSON (the zoo's schema): features, scaling per column, units, window, "
+        "time column; the data are scaled as in training and shown in original units",
     )
     p.add_argument(
         "--unsafe-pickle",
@@ -68,22 +89,97 @@ def _add_model_data(p: argparse.ArgumentParser) -> None:
         "--data", required=True, metavar="FILE", help="CSV or Parquet file, one row per time step"
     )
     p.add_argument(
-        "--window", required=True, type=int, metavar="N", help="window length in time steps"
+        "--window",
+        type=int,
+        metavar="N",
+        help="window length in time steps (default: the card's)",
     )
     p.add_argument(
         "--features",
         metavar="A,B,...",
-        help="columns to use as features (default: the zoo card's, or all numeric)",
+        help="columns to use as features (default: the card's, or all numeric)",
     )
-    p.add_argument("--time-column", metavar="COL", help="column holding the time labels")
+    p.add_argument(
+        "--time-column",
+        metavar="COL",
+        help="column holding the time labels (default: the card's, or a date column found "
+        "in the data, named on stderr)",
+    )
     p.add_argument(
         "--last",
         type=int,
         default=1,
         metavar="K",
-        help="cut the last K windows (default 1); all are attributed and scored, the report and summary show the latest",
+        help="cut the last K windows (default 1); all are attributed and scored, the report "
+        "and summary show the latest",
     )
-    p.add_argument("--out", required=True, metavar="PATH", help="output file")
+    p.add_argument(
+        "--device", metavar="DEV", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)"
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help=out_help)
+
+
+def _add_attribution(p: argparse.ArgumentParser) -> None:
+    d = DEFAULTS
+    p.add_argument(
+        "--target",
+        type=int,
+        metavar="K",
+        help="output index to explain (needed for several outputs)",
+    )
+    p.add_argument(
+        "--methods",
+        default=",".join(d.methods),
+        metavar="M,M,...",
+        help=f"attribution methods (default {','.join(d.methods)}); also gradient_shap, "
+        "exact_shapley, occlusion",
+    )
+    p.add_argument(
+        "--baseline",
+        default=d.baselines,
+        metavar="zeros|mean|FILE",
+        help="what 'absent' means: zeros in the model's units (default; the training mean when "
+        "the card's scaling z-scores), mean (the data file's mean per feature), or a "
+        "CSV/Parquet of baseline rows with the feature columns in the data's units, cut into "
+        "windows of --window rows (a background set, results averaged)",
+    )
+    p.add_argument(
+        "--n-steps",
+        type=int,
+        default=d.n_steps,
+        metavar="N",
+        help=f"integration steps of integrated gradients (default {d.n_steps})",
+    )
+    p.add_argument(
+        "--n-samples",
+        type=int,
+        metavar="N",
+        help="samples of gradient_shap, kernel_shap and lime (default per method)",
+    )
+    p.add_argument(
+        "--block",
+        type=int,
+        metavar="N",
+        help="time steps per group of the perturbation methods (default about a tenth of the window)",
+    )
+    p.add_argument(
+        "--group-by",
+        default=d.group_by,
+        choices=("time", "feature", "time_feature"),
+        help=f"how kernel SHAP and LIME group cells: time blocks, features, or both (default {d.group_by})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help=f"seed for sampling methods (default {d.seed})"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON on stdout (for scripts)"
+    )
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    group.add_argument("-v", "--verbose", action="store_true", help="say more, with progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default="reports/demo.html",
         metavar="PATH",
-        help="report path (default reports/demo.html)",
+        help=f"output: {OUT_HELP} (default reports/demo.html)",
     )
     p.add_argument(
         "--model", default=DEMO_MODEL, metavar="NAME", help=f"zoo model (default {DEMO_MODEL})"
@@ -121,33 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="output to explain (classifiers: the predicted class)",
     )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    _add_verbosity(p)
 
     p = sub.add_parser(
         "explain",
-        help="explain a model on windows of a data file; writes an HTML report",
+        help="explain a model on windows of a data file; writes a report, summary or table",
         epilog=EXAMPLES["explain"],
         formatter_class=fmt,
     )
-    _add_model_data(p)
-    p.add_argument(
-        "--target",
-        type=int,
-        metavar="K",
-        help="output index to explain (needed for several outputs)",
-    )
-    p.add_argument(
-        "--methods",
-        default=DEFAULT_METHODS,
-        metavar="M,M,...",
-        help=f"attribution methods (default {DEFAULT_METHODS}); also gradient_shap, exact_shapley, occlusion",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling methods (default 0)")
-    p.add_argument(
-        "--group-by",
-        default="time_feature",
-        choices=("time", "feature", "time_feature"),
-        help="how kernel SHAP and LIME group cells: time blocks, features, or both (default)",
-    )
+    _add_model_data(p, f"output, its kind from the suffix: {OUT_HELP}")
+    _add_attribution(p)
+    _add_verbosity(p)
 
     p = sub.add_parser(
         "record",
@@ -155,92 +236,242 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["record"],
         formatter_class=fmt,
     )
-    _add_model_data(p)
+    _add_model_data(p, "the .npz file to write")
+    _add_verbosity(p)
 
-    sub.add_parser(
+    p = sub.add_parser(
         "models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt
     )
+    _add_verbosity(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``explainr`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="explainr: %(message)s")
+    level = logging.WARNING
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    elif getattr(args, "verbose", False):
+        level = logging.INFO
     if args.command is None:
         build_parser().print_help()
         return 2
+    held = _Held()
+    logging.basicConfig(level=level, handlers=[held], force=True)
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
     except ExplainrError as e:
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         return _fail("interrupted")
+    held.show()
+    return code
+
+
+class _Held(logging.Handler):
+    """Holds log notes (time column found, columns left out, ...) until the command succeeds.
+
+    A failing command prints its one-line error only; a succeeding one prints the notes on
+    stderr after its work, as ``explainr: ...`` lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def show(self) -> None:
+        for record in self.records:
+            print(f"explainr: {record.getMessage()}", file=sys.stderr)
+        self.records.clear()
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Human output on stdout, unless -q or --json (then stdout is for the JSON only)."""
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        print(text)
 
 
 def _models(args: argparse.Namespace) -> int:
     from explainr import zoo
 
-    for name in zoo.names():
-        card = zoo.card(name)
+    for card in zoo.catalogue():  # raises for a missing, empty or unreadable zoo
+        name = card["name"]
         arch = card.get("architecture", {}).get("class", "?")
         print(f"{name:<20} {card.get('task', ''):<9} {arch:<20} {card.get('description', '')}")
     return 0
 
 
-def _inputs(args: argparse.Namespace):
-    """(model, x, raw windows, feature names) for explain/record."""
+def _output_kind(out: str) -> str:
+    """``report``, ``summary`` or ``table`` from the suffix of ``--out``; else an error."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUTPUTS:
+        raise ExplainrError(
+            f"--out {out}: unknown suffix {suffix or '(none)'!r}; the suffix chooses what is "
+            f"written: {OUT_HELP}"
+        )
+    return OUTPUTS[suffix]
+
+
+@dataclass
+class _Run:
+    """What explain/record work on, read from the command line's files."""
+
+    model: Any
+    x: Any  # (windows, time, feature) in the model's units, on the device
+    raw: np.ndarray  # the same windows in the data's original units
+    features: list[str]
+    labels: list[str]  # time labels of the last window
+    card: Any  # explainr._load.Card or None
+    frame: Any  # the data as read
+    device: Any
+
+
+def _inputs(args: argparse.Namespace) -> _Run:
+    """Model, windows and card for explain/record, every argument checked."""
+    import torch
+
     from explainr import zoo
-    from explainr._load import load_model, read_table
+    from explainr._load import Card, load_model, read_card, read_table
     from explainr.attribution import sliding_windows
 
-    if args.window < 1:
+    if args.window is not None and args.window < 1:
         raise ExplainrError(f"--window must be a positive number of steps, got {args.window}")
     if args.last < 1:
         raise ExplainrError(f"--last must be at least 1, got {args.last}")
-    features = args.features.split(",") if args.features else None
+    device = _device(args.device)
     entry = zoo.load(args.model) if args.model in zoo.names() else None
-    if entry is not None and args.weights is not None:
-        raise ExplainrError(
-            f"--weights is for factory models; zoo model {args.model!r} ships its own weights"
-        )
-    if entry is not None and features is None:
-        features = list(entry.feature_names)
+    card: Card | None = None
+    if entry is not None:
+        if args.card is not None:
+            raise ExplainrError(
+                f"--card is for your own models; zoo model {args.model!r} has its own"
+            )
+        if args.weights is not None or args.random_weights:
+            flag = "--weights" if args.weights is not None else "--random-weights"
+            raise ExplainrError(
+                f"{flag} is for factory models; zoo model {args.model!r} ships its own weights"
+            )
+        card = read_card(entry.card)
+    elif args.card is not None:
+        card = read_card(args.card)
+    features = args.features.split(",") if args.features else None
+    if card is not None:
+        if features is not None and features != card.features and card.mean is not None:
+            raise ExplainrError(
+                f"--features {args.features} differ from the {card.source}'s {card.features}, "
+                "which its scaling is for; leave --features out"
+            )
+        features = features or card.features
+    window = args.window if args.window is not None else (card.window if card else None)
+    if window is None:
+        raise ExplainrError('--window N is needed (or a --card that gives "window")')
     model = (
         entry.model
         if entry is not None
-        else load_model(args.model, args.weights, args.unsafe_pickle)
+        else load_model(args.model, args.weights, args.unsafe_pickle, args.random_weights)
     )
-    df = read_table(args.data, args.time_column, features)
-    if args.window > len(df):
+    time_column = args.time_column or (card.time_column if card else None)
+    df = read_table(args.data, time_column, features)
+    if window > len(df):
         raise ExplainrError(
-            f"--window {args.window} is longer than the data ({len(df)} rows in {args.data})"
+            f"--window {window} is longer than the data ({len(df)} rows in {args.data})"
         )
-    windows = sliding_windows(df, args.window, last=args.last)
-    x = windows.x
-    if entry is not None:
-        import torch
+    windows = sliding_windows(df, window, last=args.last)
+    raw = windows.x.numpy().astype(np.float64)
+    scaled = card.scale(raw) if card is not None else raw
+    if card is not None and card.mean is not None:
+        log.info("scaling the data with the %s's mean and std per feature", card.source)
+    x = torch.as_tensor(scaled, dtype=torch.float32)
+    model = model.to(device)
+    return _Run(
+        model, x.to(device), raw, list(df.columns), windows.time_labels[-1], card, df, device
+    )
 
-        x = torch.as_tensor(entry.scale(x.numpy()), dtype=torch.float32)
-    return model, x, windows, list(df.columns), entry
+
+def _device(name: str | None) -> Any:
+    import torch
+
+    if name is None:
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ExplainrError(
+            f"--device {name!r} is not a torch device (cpu, cuda, cuda:1, mps)"
+        ) from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ExplainrError(f"--device {name}: CUDA is not available here; use --device cpu")
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise ExplainrError(
+            f"--device {name}: there are {torch.cuda.device_count()} CUDA devices here"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ExplainrError(f"--device {name}: MPS is not available here; use --device cpu")
+    return device
+
+
+def _baselines(args: argparse.Namespace, run: _Run) -> Any:
+    """None (zeros), a mean window, or a background set from a file, in the model's units."""
+    import torch
+
+    from explainr._load import read_table
+
+    choice = args.baseline
+    if choice == "zeros":
+        return None
+    window, features = run.x.shape[1], run.x.shape[2]
+    if choice == "mean":
+        mean = run.frame.to_numpy(dtype=np.float64).mean(axis=0)
+        rows = np.broadcast_to(mean, (window, features))
+    else:
+        table = read_table(choice, None, run.features)
+        if len(table) < window:
+            raise ExplainrError(
+                f"--baseline {choice} has {len(table)} rows; it needs at least one window "
+                f"({window} rows) of the columns {run.features}"
+            )
+        values = table.to_numpy(dtype=np.float64)
+        count = len(values) // window
+        rows = values[len(values) - count * window :].reshape(count, window, features)
+    scaled = run.card.scale(rows) if run.card is not None else rows
+    return torch.as_tensor(np.asarray(scaled), dtype=torch.float32)
+
+
+def _units(card: Any) -> dict[str, str] | None:
+    return (card.feature_units() or None) if card is not None else None
 
 
 def _explain_command(args: argparse.Namespace) -> int:
+    kind = _output_kind(args.out)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    model, x, windows, features, entry = _inputs(args)
-    return _run_explain(
-        model,
-        x,
-        features=features,
-        labels=windows.time_labels[-1],
-        methods=methods,
-        target=args.target,
-        seed=args.seed,
-        group_by=args.group_by,
-        out=Path(args.out),
+    run = _inputs(args)
+    options = {
+        "methods": methods,
+        "target": args.target,
+        "seed": args.seed,
+        "group_by": args.group_by,
+        "baselines": _baselines(args, run),
+        "window": args.block,
+        "n_steps": args.n_steps,
+        "n_samples": args.n_samples,
+    }
+    rows = len(run.x)
+    return _finish(
+        args,
+        run,
+        kind,
+        options,
         title=f"{Path(args.data).name}: {args.model}",
-        raw=windows.x[-1].numpy() if entry is not None else None,  # original units
-        data_summary=f"{args.data}: {len(x)} window(s) of {args.window} steps x {len(features)} features",
+        data_summary=f"{args.data}: {rows} window(s) of {run.x.shape[1]} steps x "
+        f"{len(run.features)} features",
     )
 
 
@@ -248,7 +479,9 @@ def _demo_command(args: argparse.Namespace) -> int:
     import torch
 
     from explainr import zoo
+    from explainr._load import read_card
 
+    kind = _output_kind(args.out)
     entry = zoo.load(args.model)
     x, raw = entry.windows(last=1)
     target = args.target
@@ -256,61 +489,190 @@ def _demo_command(args: argparse.Namespace) -> int:
         with torch.no_grad():
             target = int(call_model(entry.model, x)[-1].argmax())
     data = entry.card.get("data", {})
-    print(f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
-    return _run_explain(
-        entry.model,
-        x,
+    _say(args, f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
+    run = _Run(
+        model=entry.model,
+        x=x,
+        raw=np.stack([w.to_numpy(dtype=np.float64) for w in raw]),
         features=list(entry.feature_names),
         labels=time_labels_of(raw[-1].index),
-        methods=tuple(DEFAULT_METHODS.split(",")),
-        target=target,
-        seed=0,
-        group_by="time_feature",
-        out=Path(args.out),
+        card=read_card(entry.card),
+        frame=None,
+        device=torch.device("cpu"),
+    )
+    options = {"methods": DEFAULTS.methods, "target": target, "seed": DEFAULTS.seed}
+    return _finish(
+        args,
+        run,
+        kind,
+        options,
         title=f"explainr demo: {entry.name}",
-        raw=raw[-1],
         data_summary=f"{data.get('file', '')} ({data.get('source', 'shipped data')}), "
         f"last window of {entry.window} steps",
     )
 
 
-def _run_explain(model, x, *, features, labels, methods, out, **options) -> int:
-    """Explain the last window of ``x``, write the report, print a short summary."""
+def _finish(
+    args: argparse.Namespace, run: _Run, kind: str, options: dict[str, Any], **report: Any
+) -> int:
+    """Attribute, write ``--out`` in its format, print the summary (text or ``--json``)."""
     import explainr
 
     start = time.perf_counter()
-    ex = explainr.explain(
-        model,
-        x,
-        methods=methods,
-        feature_names=features,
-        time_labels=labels,
-        progress=sys.stderr.isatty(),
-        sample=len(x) - 1,
-        **options,
+    progress = bool(getattr(args, "verbose", False)) or (
+        sys.stderr.isatty() and not getattr(args, "quiet", False)
     )
-    path = ex.save_html(out)
-    print(f"report: {path}")
-    print(_summary(ex, features, labels))
-    print(f"took {time.perf_counter() - start:.1f} s")
+    methods = options.pop("methods")
+    out = Path(args.out)
+    units = _units(run.card)
+    if kind == "report":
+        ex = explainr.explain(
+            run.model,
+            run.x,
+            methods=methods,
+            feature_names=run.features,
+            time_labels=run.labels,
+            progress=progress,
+            sample=len(run.x) - 1,
+            raw=run.raw[-1],
+            input_units=units,
+            **options,
+            **report,
+        )
+        attributions = ex.attributions
+        path = ex.save_html(out)
+    else:
+        attributions = {
+            m: explainr.attribute(
+                run.model,
+                run.x,
+                m,
+                feature_names=run.features,
+                time_labels=run.labels,
+                raw=run.raw,
+                progress=progress,
+                **options,
+            )
+            for m in methods
+        }
+        path = out
+    summary = _summary(attributions, run, str(path), time.perf_counter() - start)
+    if kind == "summary":
+        from explainr.report._html import write_atomic
+
+        write_atomic(out, _dumps(summary) + "\n")
+    elif kind == "table":
+        _write_table(out, attributions)
+    _note_random(args)
+    if getattr(args, "json", False):
+        print(_dumps(summary))
+    else:
+        _say(args, f"{'report' if kind == 'report' else kind}: {path}")
+        _say(args, _summary_text(summary))
+        _say(args, f"took {summary['seconds']:.1f} s")
     return 0
 
 
-def _summary(ex, features: list[str], labels: list[str]) -> str:
+def _note_random(args: argparse.Namespace) -> None:
+    if getattr(args, "random_weights", False):
+        log.warning(
+            "the model ran with the weights its factory built, not trained ones (--random-weights)"
+        )
+
+
+def _write_table(out: Path, attributions: dict) -> Path:
+    """The long table of every method (``.csv`` or ``.parquet``), written atomically."""
+    import pandas as pd
+
+    frames = []
+    for method, a in attributions.items():
+        frame = a.to_dataframe()
+        frame.insert(0, "method", method)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if out.suffix.lower() == ".parquet":
+            try:
+                table.to_parquet(tmp, index=False)
+            except ImportError as e:
+                raise ExplainrError(
+                    "writing Parquet needs pyarrow: pip install 'explainr[parquet]'"
+                ) from e
+        else:
+            table.to_csv(tmp, index=False)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _summary(attributions: dict, run: _Run, out: str, seconds: float) -> dict[str, Any]:
     """Top features, top time steps and completeness of each method, for the last window."""
-    first = next(iter(ex.attributions.values()))
-    lines = [
-        f"prediction {first.prediction[-1]:.4g} (baseline input gives "
-        f"{first.baseline_prediction[-1]:.4g})"
-    ]
-    for method, a in ex.attributions.items():
+    first = next(iter(attributions.values()))
+    units = _units(run.card) or {}
+    target_unit = run.card.unit(run.card.target) if run.card and run.card.target else None
+    methods = {}
+    for method, a in attributions.items():
         by_feature, by_time = a.by_feature()[-1], a.by_time()[-1]
-        top_f = abs(by_feature).argsort()[::-1][:3]
-        top_t = abs(by_time).argsort()[::-1][:3]
+        top_f = np.argsort(-np.abs(by_feature), kind="stable")[:3]
+        top_t = np.argsort(-np.abs(by_time), kind="stable")[:3]
+        methods[method] = {
+            "completeness_error": float(a.completeness_error[-1]),
+            "top_features": [
+                {"feature": run.features[i], "value": float(by_feature[i])} for i in top_f
+            ],
+            "top_steps": [{"time": run.labels[i], "value": float(by_time[i])} for i in top_t],
+            "seconds": round(float(a.seconds), 3),
+            "block": a.window,
+            "group_by": a.group_by,
+            "settings": a.settings,
+        }
+        if method == "lime" and "r2" in a.settings:
+            methods[method]["surrogate_r2"] = float(a.settings["r2"][-1])
+    return {
+        "output": out,
+        "windows": len(run.x),
+        "window": int(run.x.shape[1]),
+        "features": run.features,
+        "time": [run.labels[0], run.labels[-1]],
+        "target": first.target,
+        "prediction": float(first.prediction[-1]),
+        "baseline_prediction": float(first.baseline_prediction[-1]),
+        "prediction_unit": target_unit,
+        "units": units,
+        "scaled_with_card": bool(run.card is not None and run.card.mean is not None),
+        "methods": methods,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _dumps(summary: dict[str, Any]) -> str:
+    def plain(value: Any) -> Any:
+        if isinstance(value, (np.generic, np.ndarray)):
+            return value.tolist()
+        return str(value)
+
+    return json.dumps(summary, indent=2, default=plain)
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    unit = f" {summary['prediction_unit']}" if summary["prediction_unit"] else ""
+    lines = [
+        f"prediction {summary['prediction']:.4g}{unit} (baseline input gives "
+        f"{summary['baseline_prediction']:.4g}{unit})"
+    ]
+    for method, m in summary["methods"].items():
+        quality = f"completeness error {m['completeness_error']:.2%}"
+        if "surrogate_r2" in m:  # LIME is not additive; it promises a good local fit
+            quality = f"not additive; surrogate fit R² {m['surrogate_r2']:.2f}"
         lines += [
-            f"{method} (completeness error {float(a.completeness_error[-1]):.2%})",
-            "  top features: " + ", ".join(f"{features[i]} ({by_feature[i]:+.3g})" for i in top_f),
-            "  top steps:    " + ", ".join(f"{labels[i]} ({by_time[i]:+.3g})" for i in top_t),
+            f"{method} ({quality})",
+            "  top features: "
+            + ", ".join(f"{f['feature']} ({f['value']:+.3g})" for f in m["top_features"]),
+            "  top steps:    "
+            + ", ".join(f"{t['time']} ({t['value']:+.3g})" for t in m["top_steps"]),
         ]
     return "\n".join(lines)
 
@@ -320,12 +682,17 @@ def _record_command(args: argparse.Namespace) -> int:
 
     import explainr
 
-    model, x, _, _, _ = _inputs(args)
+    if Path(args.out).suffix.lower() != ".npz":
+        raise ExplainrError(f"--out {args.out}: record writes a .npz file; name it *.npz")
+    run = _inputs(args)
     out = Path(args.out)
-    with torch.no_grad(), explainr.record(model) as rec:
-        call_model(model, x)
+    with torch.no_grad(), explainr.record(run.model) as rec:
+        call_model(run.model, run.x)
     path = rec.trace.save(out)
-    print(f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})")
+    _note_random(args)
+    _say(
+        args, f"trace: {path} ({len(rec.trace.to_dict())} arrays, modules: {', '.join(rec.trace)})"
+    )
     return 0
 
 

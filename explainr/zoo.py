@@ -1,6 +1,7 @@
-"""zoo: small trained recurrent models on real data that ships in the repository.
+"""zoo: small trained recurrent models on real data, shipped with the package.
 
-Each model lives in ``models/<name>/``: ``card.json`` (what it is, its data, scaling and
+Each model lives in ``models/<name>/`` of the repository (copied into the wheel as
+``explainr/_zoo_data/<name>/``, see `models_dir`): ``card.json`` (what it is, its data, scaling and
 test metrics), ``model.safetensors`` (weights, loaded without pickle) and ``train.py``
 (retrains it deterministically). The data are CSV files in ``models/data/``.
 
@@ -29,23 +30,35 @@ from torch import nn
 from explainr import _zoo_models
 from explainr._core.errors import ExplainrError
 
-__all__ = ["ZooModel", "card", "load", "models_dir", "names"]
+__all__ = ["ZooModel", "card", "catalogue", "load", "models_dir", "names"]
 
 SPLITS = ("train", "validation", "test", "all")
 
 
 def models_dir() -> Path:
-    """The folder holding the zoo: ``$EXPLAINR_MODELS`` if set, else the repo's ``models/``.
+    """The folder holding the zoo.
 
-    >>> models_dir().name
-    'models'
+    In order: ``$EXPLAINR_MODELS`` if set; the checkout's ``models/`` when explainr runs
+    from its repository (where models are trained and documented); else the copy shipped
+    inside the installed package, ``explainr/_zoo_data/`` (same layout, made by the build).
+
+    >>> (models_dir() / "sunspots_gru" / "card.json").is_file()
+    True
     """
     env = os.environ.get("EXPLAINR_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
+        return checkout / "models"
+    return package / "_zoo_data"
 
 
 def names() -> list[str]:
     """Names of the zoo's models (folders of `models_dir` holding a ``card.json``), sorted.
+
+    Empty when the folder is missing; `catalogue` raises instead.
 
     >>> "sunspots_gru" in names()
     True
@@ -54,6 +67,42 @@ def names() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob("*/card.json"))
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every model's card, sorted by name; an error when the zoo is missing, empty or unreadable.
+
+    Raises:
+        ExplainrError: naming the folder (and ``EXPLAINR_MODELS`` when that chose it) and
+            the first card that cannot be read.
+
+    >>> [c["name"] for c in catalogue()][:2]
+    ['co2_peephole', 'elnino_classifier']
+    """
+    root = models_dir()
+    origin = "EXPLAINR_MODELS=" if os.environ.get("EXPLAINR_MODELS") else "the zoo folder "
+    if not root.is_dir():
+        raise ExplainrError(
+            f"{origin}{str(root)!r} is not a folder; point EXPLAINR_MODELS at a folder "
+            "holding <name>/card.json files, or unset it to use the shipped zoo"
+        )
+    found = names()
+    if not found:
+        raise ExplainrError(
+            f"no models in {origin}{str(root)!r}: no <name>/card.json in it; point "
+            "EXPLAINR_MODELS at the zoo folder, or unset it to use the shipped zoo"
+        )
+    cards = []
+    for name in found:
+        path = root / name / "card.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ExplainrError(f"cannot read zoo card {path}: {e}") from e
+        if not isinstance(meta, dict):
+            raise ExplainrError(f"zoo card {path} holds a {type(meta).__name__}, not an object")
+        cards.append({**meta, "name": name})
+    return cards
 
 
 def card(name: str) -> dict[str, Any]:

@@ -138,6 +138,7 @@ def test_record_writes_npz_matching_a_plain_run(workdir: Path) -> None:
         "record",
         "--model",
         "mymodels.py:build",
+        "--random-weights",
         "--data",
         "series.csv",
         "--time-column",
@@ -265,6 +266,8 @@ def test_bad_input_is_one_line_exit_2_and_no_file(
     workdir: Path, args: list[str], needles: list[str]
 ) -> None:
     out = workdir / "bad" / "report.html"
+    if ":" in args[args.index("--model") + 1] and "--weights" not in args:
+        args = [*args, "--random-weights"]  # factories need --weights or this flag
     res = run("explain", *args, "--out", str(out), cwd=workdir)
     assert_one_line_error(res, *needles)
     assert not out.exists()

@@ -97,8 +97,8 @@ def test_rank_agreement(setup) -> None:
 
 def test_rank_agreement_on_groups(setup) -> None:
     model, x, _ = setup
-    ig = explainr.attribute(model, x, window=2, progress=False)
-    ks = explainr.attribute(model, x, "kernel_shap", window=2, progress=False)
+    ig = explainr.attribute(model, x, window=2, group_by="time", progress=False)
+    ks = explainr.attribute(model, x, "kernel_shap", window=2, group_by="time", progress=False)
     agreement = metrics.rank_agreement(ig, ks)
     assert agreement.level == "group" and agreement.k == 2
     np.testing.assert_allclose(agreement.spearman, 1.0)

@@ -21,6 +21,7 @@ from explainr.attribution._contextual_decomposition import (
 from explainr.attribution._groups import GROUP_BY
 from explainr.attribution._memory import Memory, memory
 from explainr.attribution._result import Attribution, Group
+from explainr.attribution._storage import load
 from explainr.attribution._units import UnitAttribution, attribute_units
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "attribute_prepared",
     "attribute_units",
     "contextual_decomposition",
+    "load",
     "memory",
     "sliding_windows",
 ]

@@ -12,8 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 from torch import nn
 
+from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError
 from explainr._core.inputs import (
     Inputs,
@@ -34,7 +37,7 @@ from explainr.attribution import (
 )
 from explainr.attribution._groups import Grouping, make_grouping
 from explainr.attribution._problem import Computed, Problem
-from explainr.attribution._result import Attribution
+from explainr.attribution._result import Attribution, with_time_labels
 
 
 @dataclass(frozen=True)
@@ -59,19 +62,21 @@ EXACT_DEFAULT_GROUPS = 12  # default window for exact_shapley keeps groups at or
 def attribute(
     model: nn.Module,
     x: Any,
-    method: str = "integrated_gradients",
+    method: str = DEFAULTS.method,
     *,
     target: int | None = None,
     baselines: Any = None,
     window: int | None = None,
-    group_by: str = "time",
-    n_steps: int = 50,
+    group_by: str = DEFAULTS.group_by,
+    n_steps: int = DEFAULTS.n_steps,
     n_samples: int | None = None,
-    seed: int = 0,
-    progress: bool = True,
+    seed: int = DEFAULTS.seed,
+    progress: bool = DEFAULTS.progress,
     feature_names: list[str] | None = None,
     lrp_eps: float = _lrp.DEFAULT_EPS,
     lrp_bias: str = "absorbed",
+    time_labels: list[str] | None = None,
+    raw: Any = None,
 ) -> Attribution:
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
@@ -97,22 +102,28 @@ def attribute(
         baselines: None (zeros), a number, one window ``(time, feature)`` or a background
             set ``(n, time, feature)`` whose results are averaged.
         window: time steps per group (block); None picks a default, stored on the result.
-        group_by: ``"time"`` (block x all features), ``"feature"`` (feature x whole window)
-            or ``"time_feature"`` (block x feature).
+        group_by: ``"time_feature"`` (block x feature, the default), ``"time"`` (block x
+            all features) or ``"feature"`` (feature x whole window).
         n_steps: integration steps of integrated gradients.
         n_samples: samples of the sampling methods (gradient_shap: 200, kernel_shap:
             2 G + 2048, lime: 5000 by default).
         seed: seed of the sampling methods; the same seed gives bit-identical values.
-        progress: show a tqdm progress bar over the windows.
+        progress: show a tqdm progress bar over the windows (default off).
         feature_names: one name per feature (default: DataFrame columns or f0, f1, ...).
         lrp_eps: lrp's ε-rule stabiliser (default 1e-3).
         lrp_bias: lrp's treatment of bias and stabiliser relevance: ``"absorbed"`` (default;
             the amount is in ``settings["absorbed_relevance"]``) or ``"redistributed"``
             equally over the inputs of each neuron (exactly conservative).
+        time_labels: one label per time step (default: the DataFrame's index or 0, 1, ...).
+        raw: the same windows in original units (e.g. before scaling), the shape of ``x``;
+            kept as ``.data`` (default: ``x`` as given).
+
+    Defaults are shared with `explain` and the command line (`explainr.attribution._defaults`).
 
     Returns:
         An `Attribution`: ``values`` ``(batch, time, feature)`` (a single window keeps a
-        batch of 1), ``group_values`` ``(batch, groups)``, predictions and settings.
+        batch of 1), ``base_values`` (f(baseline)), ``data`` (the windows),
+        ``group_values`` ``(batch, groups)``, predictions and settings.
 
     >>> import torch, explainr
     >>> class Net(torch.nn.Module):
@@ -133,7 +144,8 @@ def attribute(
     check_seed(seed)
     with preserved(model) if isinstance(model, nn.Module) else contextlib.nullcontext():
         ready = prepare(model, x, target=target, baselines=baselines, feature_names=feature_names)
-        return attribute_prepared(
+        data = _raw(raw, with_time_labels(ready.inputs, time_labels))
+        attribution = attribute_prepared(
             ready,
             method,
             window=window,
@@ -142,10 +154,11 @@ def attribute(
             n_samples=n_samples,
             seed=seed,
             progress=progress,
-            time_labels=None,
+            time_labels=time_labels,
             options={"eps": lrp_eps, "bias": lrp_bias},
             started=started,
         )
+    return attribution if data is None else replace(attribution, data=data)
 
 
 def attribute_prepared(
@@ -153,11 +166,11 @@ def attribute_prepared(
     method: str,
     *,
     window: int | None = None,
-    group_by: str = "time",
-    n_steps: int = 50,
+    group_by: str = DEFAULTS.group_by,
+    n_steps: int = DEFAULTS.n_steps,
     n_samples: int | None = None,
-    seed: int = 0,
-    progress: bool = True,
+    seed: int = DEFAULTS.seed,
+    progress: bool = DEFAULTS.progress,
     time_labels: list[str] | None = None,
     options: dict[str, Any] | None = None,
     started: float | None = None,
@@ -167,9 +180,7 @@ def attribute_prepared(
     """
     started = time.perf_counter() if started is None else started
     spec = _method(method)
-    inputs = ready.inputs
-    if time_labels is not None:
-        inputs = replace(inputs, time_labels=list(time_labels))
+    inputs = with_time_labels(ready.inputs, time_labels)
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
     check_seed(seed)
@@ -197,6 +208,21 @@ def attribute_prepared(
         len(ready.background),
         started,
     )
+
+
+def _raw(raw: Any, inputs: Inputs) -> np.ndarray | None:
+    if raw is None:
+        return None
+    if isinstance(raw, pd.DataFrame):
+        raw = raw.to_numpy(dtype=np.float64)
+    array = np.asarray(raw.detach().cpu() if isinstance(raw, torch.Tensor) else raw)
+    array = array[None] if array.ndim == 2 else array
+    if array.shape != tuple(inputs.x.shape) or not np.issubdtype(array.dtype, np.number):
+        raise ExplainrError(
+            f"raw has shape {np.shape(raw)} ({array.dtype}); it must be the explained windows "
+            f"in original units, numbers of the same shape as x {tuple(inputs.x.shape)}"
+        )
+    return array
 
 
 def _method(method: Any) -> _Method:
@@ -254,5 +280,6 @@ def _format(
         group_by=grouping.group_by,
         settings=settings,
         seconds=time.perf_counter() - started,
+        data=inputs.x.numpy(),
         grouped=computed.values is None,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,20 +25,28 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from explainr._core.cells import kind_of
+from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError
 from explainr._core.inputs import check_count, to_baselines, to_inputs
 from explainr._core.model import ScalarModel, call_model, chunks, model_device_dtype
 from explainr._core.state import gradient_pass, preserved
+from explainr.attribution._result import Windowed, with_time_labels
 
 
-@dataclass
-class UnitAttribution:
+@dataclass(eq=False, repr=False)
+class UnitAttribution(Windowed):
     """Attribution of one prediction per window to a recurrent module's hidden units.
 
     ``values[b, t, u]`` is hidden unit u at step t's share of
     ``prediction[b] - baseline_prediction[b]``; ``uncovered[b]`` is the share that went to
-    states that are not top-layer hidden states (``c_n``, lower layers' ``h_n``).
+    states that are not top-layer hidden states (``c_n``, lower layers' ``h_n``). Indexing
+    (``u[0]``, ``u[..., "h3"]``), tables, shap and files as for `Attribution` (see
+    `Windowed`), with ``unit`` as the third axis.
     """
+
+    NAME_AXIS: ClassVar[str] = "unit"
+    NAMES: ClassVar[str] = "unit_names"
+    PER_WINDOW: ClassVar[tuple[str, ...]] = ("prediction", "baseline_prediction", "uncovered")
 
     module: str
     values: np.ndarray  # (batch, time, units)
@@ -51,6 +59,7 @@ class UnitAttribution:
     target: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    partial: bool = False  # indexed to some time steps or units
 
     def by_unit(self) -> np.ndarray:
         """``(batch, units)``: values summed over time."""
@@ -67,7 +76,11 @@ class UnitAttribution:
 
     @property
     def completeness_error(self) -> np.ndarray:
-        """``(batch,)``: |sum(values) + uncovered - (f(x) - f(baseline))| / |f(x) - f(baseline)|."""
+        """``(batch,)``: |sum(values) + uncovered - (f(x) - f(baseline))| / |f(x) - f(baseline)|.
+
+        Raises for a partial result (indexed to some time steps or units).
+        """
+        self._check_whole()
         delta = self.prediction - self.baseline_prediction
         total = self.values.reshape(len(self.values), -1).sum(axis=1) + self.uncovered
         return np.abs(total - delta) / np.maximum(np.abs(delta), 1e-12)
@@ -89,8 +102,9 @@ def attribute_units(
     baselines: Any = None,
     layer: int | None = None,
     n_steps: int = 50,
-    progress: bool = True,
+    progress: bool = DEFAULTS.progress,
     feature_names: list[str] | None = None,
+    time_labels: list[str] | None = None,
 ) -> UnitAttribution:
     """Attribute the prediction to the hidden units (per time step) of a recurrent module.
 
@@ -112,6 +126,7 @@ def attribute_units(
         n_steps: integration steps.
         progress: show a progress bar.
         feature_names: accepted for symmetry with `attribute` (checked, not used).
+        time_labels: one label per time step (default: the DataFrame's index or 0, 1, ...).
 
     Returns:
         `UnitAttribution` with ``values`` ``(batch, time, units)``; bidirectional modules
@@ -133,7 +148,7 @@ def attribute_units(
     if not isinstance(model, nn.Module):
         raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     rnn = _find_module(model, module)
-    inputs = to_inputs(x, feature_names)
+    inputs = with_time_labels(to_inputs(x, feature_names), time_labels)
     check_count(n_steps, "n_steps")
     background = to_baselines(baselines, tuple(inputs.x.shape[1:]))
     device, dtype = model_device_dtype(model)

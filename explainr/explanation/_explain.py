@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from explainr import metrics as metrics_module
+from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError, ModelError
 from explainr._core.inputs import check_sample, to_inputs
 from explainr._core.model import call_model, prepare
@@ -26,7 +27,7 @@ from explainr.report import Report, ReportOptions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHODS = ("integrated_gradients", "kernel_shap", "lime")
+DEFAULT_METHODS = DEFAULTS.methods
 
 
 @dataclass
@@ -104,13 +105,13 @@ def explain(
     target: int | None = None,
     baselines: Any = None,
     window: int | None = None,
-    group_by: str = "time_feature",
-    n_steps: int = 50,
+    group_by: str = DEFAULTS.group_by,
+    n_steps: int = DEFAULTS.n_steps,
     n_samples: int | None = None,
     feature_names: Sequence[str] | None = None,
     time_labels: Sequence[object] | None = None,
-    progress: bool = False,
-    seed: int = 0,
+    progress: bool = DEFAULTS.progress,
+    seed: int = DEFAULTS.seed,
     title: str = "explainr report",
     data_summary: str | Mapping[str, object] | None = None,
     raw: Any = None,

@@ -1,5 +1,5 @@
 """Regenerate the zoo's CSV files: four public-domain series from ``statsmodels.datasets``
-(installed with ``pip install 'explainr[zoo]'``; nothing is downloaded) and two synthetic
+(a dev dependency: ``pip install -e ".[dev]"``; nothing is downloaded) and two synthetic
 sets drawn from fixed seeds.
 
     python models/data/export.py
