@@ -19,9 +19,9 @@ from explainr.attribution._contextual_decomposition import (
     contextual_decomposition,
 )
 from explainr.attribution._groups import GROUP_BY
+from explainr.attribution._loading import load
 from explainr.attribution._memory import Memory, memory
 from explainr.attribution._result import Attribution, Group
-from explainr.attribution._storage import load
 from explainr.attribution._units import UnitAttribution, attribute_units
 
 __all__ = [

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,10 @@ from typing import Any
 import numpy as np
 
 from explainr._core.errors import ExplainrError
+from explainr._core.files import write_atomic
 
 FORMAT = 1
 ATTR = "explainr"
-
-
-def _types() -> dict[str, type]:
-    from explainr.attribution._result import Attribution
-    from explainr.attribution._units import UnitAttribution
-
-    return {"Attribution": Attribution, "UnitAttribution": UnitAttribution}
 
 
 def _arrays(result: Any) -> tuple[str, ...]:
@@ -102,65 +95,4 @@ def save(result: Any, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.is_dir():
         raise ExplainrError(f"save({str(path)!r}): that is a folder; give a file name like r.nc")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    dataset = to_dataset(result)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        dataset.to_netcdf(tmp, engine="scipy")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
-
-
-def load(path: str | os.PathLike[str]) -> Any:
-    """Read a result written by ``Attribution.save`` / ``UnitAttribution.save``.
-
-    Args:
-        path: a netCDF file written by ``save``.
-
-    Returns:
-        The `Attribution` or `UnitAttribution`, equal to the one saved (values bit-identical).
-
-    >>> import tempfile, explainr
-    >>> from explainr.attribution._result import _example
-    >>> a = _example()
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     b = explainr.load(a.save(folder + "/a.nc"))
-    >>> b == a
-    True
-    """
-    import xarray as xr
-
-    file = Path(path)
-    if not file.is_file():
-        raise ExplainrError(f"load({str(path)!r}): no such file")
-    try:
-        with xr.open_dataset(file, engine="scipy", mask_and_scale=False) as opened:
-            dataset = opened.load()
-    except Exception as e:  # xarray/scipy raise many types for foreign files
-        raise ExplainrError(f"cannot read {str(path)!r} as netCDF: {e}") from e
-    if ATTR not in dataset.attrs:
-        raise ExplainrError(
-            f"{str(path)!r} is a netCDF file but not an explainr result (no {ATTR!r} attribute)"
-        )
-    meta = json.loads(dataset.attrs[ATTR])
-    if meta.get("format") != FORMAT or meta.get("type") not in _types():
-        raise ExplainrError(
-            f"{str(path)!r} holds format {meta.get('format')} type {meta.get('type')!r}; this "
-            f"explainr reads format {FORMAT} (Attribution, UnitAttribution)"
-        )
-    cls = _types()[meta["type"]]
-    kwargs = dict(meta["fields"])
-    if kwargs.get("groups") is not None:
-        from explainr.attribution._result import Group
-
-        kwargs["groups"] = [
-            Group(tuple(g["time"]), g["feature"], g["label"]) for g in kwargs["groups"]
-        ]
-    for name, dtype in meta["dtypes"].items():
-        kwargs[name] = np.asarray(dataset[name].values).astype(np.dtype(dtype))
-    return cls(**kwargs)
+    return write_atomic(target, to_dataset(result).to_netcdf(engine="scipy"), "the result")
