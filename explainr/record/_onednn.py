@@ -55,6 +55,7 @@ _LSTM_MODE = 2  # ideep::rnn_kind::LSTM
 _PAGE = 4096
 _F32 = 4  # bytes
 _TOL = 1e-5
+_CHUNK_BYTES = 64 << 20  # workspace per no-grad call (long sequences run in time chunks)
 _reported = False
 
 
@@ -66,11 +67,11 @@ def _autocast_cpu() -> bool:
 
 
 def usable(x: Tensor, hx: tuple[Tensor, Tensor], weights: list[Tensor]) -> bool:
-    """Whether PyTorch runs this (unpacked) LSTM call through oneDNN's training primitive."""
+    """Whether this (unpacked) LSTM call can run through oneDNN's training primitive, as
+    PyTorch runs it in grad mode (and, for recording, under ``no_grad`` too)."""
     tensors = [x, *hx, *weights]
     return (
-        torch.is_grad_enabled()
-        and torch.backends.mkldnn.is_available()
+        torch.backends.mkldnn.is_available()
         and torch._C._get_mkldnn_enabled()
         and not _autocast_cpu()
         and x.dim() == 3
@@ -96,9 +97,12 @@ def lstm_layer(
     gates: tuple[str, ...],
     want_cell: bool,
 ) -> tuple[Any, list[dict[str, Tensor]] | None]:
-    """Run one LSTM layer (all its directions) as PyTorch does and read its gates from oneDNN.
+    """Run one LSTM layer (all its directions) through oneDNN and read its gates from there.
 
-    Call only where `usable` is True (grad mode on).
+    Call only where `usable` is True. In grad mode the call is PyTorch's own (same op, same
+    autograd graph). Under ``no_grad`` (or inference mode) the training primitive runs
+    inside a local ``enable_grad`` on detached tensors, in time chunks whose workspace stays
+    under ``_CHUNK_BYTES``; no graph is built.
 
     Args:
         kernel: runs the layer through ``_VF.lstm``; used only if the oneDNN call fails.
@@ -108,33 +112,55 @@ def lstm_layer(
         gates, want_cell: what to return (gate names as in `_recompute.LSTM_GATES`).
 
     Returns:
-        ``(output, h_n, c_n)`` exactly as ``_VF.lstm`` would give them, and per direction a
-        dict of batch-first ``(batch, time, hidden)`` tensors (gates by name, ``"c"`` for the
-        cell state), or None where the workspace could not be read or checked.
+        ``(output, h_n, c_n)`` as ``_VF.lstm`` gives them (bitwise in grad mode; under
+        ``no_grad``, from the training primitive: equal to the inference one within 1e-6),
+        and per direction a dict of batch-first ``(batch, time, hidden)`` tensors (gates by
+        name, ``"c"`` for the cell state), or None where the workspace could not be read or
+        checked.
     """
+    args = {
+        "has_biases": has_biases,
+        "train": train,
+        "bidirectional": bidirectional,
+        "batch_first": batch_first,
+        "gates": gates,
+        "want_cell": want_cell,
+    }
+    try:
+        if torch.is_grad_enabled():
+            output, records = _with_graph(x, hx, weights, **args)
+        else:
+            output, records = _without_graph(x, hx, weights, **args)
+    except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
+        _report_fallback(None, x.shape, hx[0].shape[-1], err)
+        counts["fallback"] += 1
+        return kernel(), None
+    if records is None:
+        counts["fallback"] += 1
+        return (output if output is not None else kernel()), None
+    counts["onednn" if torch.is_grad_enabled() else "onednn_no_grad"] += len(records)
+    return output, records
+
+
+def _with_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, **flags):
+    """Grad mode: one call per direction, its workspace read once, the graph PyTorch's."""
     dirs = 2 if bidirectional else 1
     per = len(weights) // dirs
     x_tm = (x.transpose(0, 1) if batch_first else x).contiguous()
     h0, c0 = hx[0].contiguous(), hx[1].contiguous()
-    try:
-        runs = [
-            _run(
-                x_tm,
-                h0[d],
-                c0[d],
-                *weights[d * per : (d + 1) * per],
-                reverse=d == 1,
-                has_biases=has_biases,
-                train=train,
-                bidirectional=bidirectional,
-                batch_first=batch_first,
-            )
-            for d in range(dirs)
-        ]
-    except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
-        _report_fallback(None, x.shape, h0.shape[-1], err)
-        counts["fallback"] += 1
-        return kernel(), None
+    runs = [
+        _run(
+            x_tm,
+            h0[d],
+            c0[d],
+            *weights[d * per : (d + 1) * per],
+            reverse=d == 1,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            **flags,
+        )
+        for d in range(dirs)
+    ]
     out = torch.cat([r[0] for r in runs], dim=-1) if dirs == 2 else runs[0][0]
     output = (  # as mkldnn_rnn assembles it
         out.transpose(0, 1) if batch_first else out,
@@ -158,11 +184,88 @@ def lstm_layer(
                 want_cell=want_cell,
             )
             if rec is None:
-                counts["fallback"] += 1
                 return output, None
             records.append(rec)
-    counts["onednn"] += dirs
     return output, records
+
+
+def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, **flags):
+    """No grad mode: the training primitive in a local ``enable_grad`` on detached tensors,
+    time chunk by time chunk (state carried over), each chunk's workspace read and dropped.
+
+    Returns ``(None, None)`` as soon as a workspace fails its check.
+    """
+    dirs = 2 if bidirectional else 1
+    per = len(weights) // dirs
+    x_tm = (x.transpose(0, 1) if batch_first else x).detach().contiguous()
+    h0, c0 = hx[0].detach().contiguous(), hx[1].detach().contiguous()
+    steps, batch, features = x_tm.shape
+    hidden = h0.shape[-1]
+    chunk = chunk_steps(batch, features, hidden)
+    out = x_tm.new_empty(steps, batch, dirs * hidden)
+    h_n, c_n, records = [], [], []
+    for d in range(dirs):
+        wd = [w.detach() for w in weights[d * per : (d + 1) * per]]
+        h, c = h0[d], c0[d]
+        starts = range(0, steps, chunk)
+        rec: dict[str, Tensor] = {}
+        for s in reversed(starts) if d == 1 else starts:
+            e = min(s + chunk, steps)
+            h_in, c_in = h, c
+            with torch.enable_grad():
+                out_d, h, c, ws = _run(
+                    x_tm[s:e],
+                    h_in,
+                    c_in,
+                    *wd,
+                    reverse=d == 1,
+                    bidirectional=bidirectional,
+                    batch_first=batch_first,
+                    **flags,
+                )
+            part = read_workspace(
+                ws,
+                x_tm[s:e],
+                out_d,
+                h_in,
+                c_in,
+                c,
+                wd,
+                reverse=d == 1,
+                gates=gates,
+                want_cell=want_cell,
+            )
+            del ws
+            if part is None:
+                return None, None
+            out[s:e, :, d * hidden : (d + 1) * hidden] = out_d
+            if steps <= chunk:
+                rec = part
+            else:
+                for name, t in part.items():
+                    if name not in rec:
+                        rec[name] = t.new_empty(batch, steps, hidden)
+                    rec[name][:, s:e] = t
+        h_n.append(h)
+        c_n.append(c)
+        records.append(rec)
+    output = (out.transpose(0, 1) if batch_first else out, torch.stack(h_n), torch.stack(c_n))
+    return output, records
+
+
+def chunk_steps(batch: int, features: int, hidden: int) -> int:
+    """Time steps per no-grad oneDNN call: its workspace stays under ``_CHUNK_BYTES``."""
+    per_step = (
+        batch
+        * _F32
+        * (
+            _good_ld(4 * hidden)
+            + _good_ld(hidden)
+            + 6 * _good_ld(max(features, hidden))
+            + 6 * hidden
+        )
+    )
+    return max(1, _CHUNK_BYTES // per_step)
 
 
 def _run(
