@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.nn.modules import rnn as _rnn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from explainr.record import _onednn
+from explainr.record import _gru, _onednn
 from explainr.record._recompute import gru_layer, lstm_layer
 from explainr.record._trace import GATE_NAMES as _GATES
 
@@ -239,6 +239,16 @@ class _KernelCall:
                     batch_first=batch_first,
                     gates=gates,
                     want_cell=want_cell,
+                )
+            elif kind == "gru" and gates and _gru.usable(layer_in, h0, w):  # rec16: GRU steps
+                res, recorded = _gru.gru_layer(
+                    layer_in,
+                    h0,
+                    w,
+                    has_biases=has_biases,
+                    bidirectional=bidir,
+                    batch_first=batch_first,
+                    gates=gates,
                 )
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
