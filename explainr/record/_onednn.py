@@ -96,6 +96,7 @@ def lstm_layer(
     batch_first: bool,
     gates: tuple[str, ...],
     want_cell: bool,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Any, list[dict[str, Tensor]] | None]:
     """Run one LSTM layer (all its directions) through oneDNN and read its gates from there.
 
@@ -110,6 +111,8 @@ def lstm_layer(
         hx: ``(h0, c0)``, each ``(directions, batch, hidden)``.
         weights: PyTorch's flat per-layer list, w_ih, w_hh[, b_ih, b_hh] per direction.
         gates, want_cell: what to return (gate names as in `_recompute.LSTM_GATES`).
+        dtype: storage dtype of what is returned (default float32); a long sequence's
+            records are converted chunk by chunk, never held whole in float32.
 
     Returns:
         ``(output, h_n, c_n)`` as ``_VF.lstm`` gives them (bitwise in grad mode; under
@@ -130,7 +133,7 @@ def lstm_layer(
         if torch.is_grad_enabled():
             output, records = _with_graph(x, hx, weights, **args)
         else:
-            output, records = _without_graph(x, hx, weights, **args)
+            output, records = _without_graph(x, hx, weights, dtype=dtype, **args)
     except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
         _report_fallback(None, x.shape, hx[0].shape[-1], err)
         counts["fallback"] += 1
@@ -139,6 +142,8 @@ def lstm_layer(
         counts["fallback"] += 1
         return (output if output is not None else kernel()), None
     counts["onednn" if torch.is_grad_enabled() else "onednn_no_grad"] += len(records)
+    if dtype is not None:
+        records = [{k: v.to(dtype) for k, v in rec.items()} for rec in records]
     return output, records
 
 
@@ -189,7 +194,7 @@ def _with_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell,
     return output, records
 
 
-def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, **flags):
+def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, dtype, **flags):
     """No grad mode: the training primitive in a local ``enable_grad`` on detached tensors,
     time chunk by time chunk (state carried over), each chunk's workspace read and dropped.
 
@@ -244,7 +249,7 @@ def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_ce
             else:
                 for name, t in part.items():
                     if name not in rec:
-                        rec[name] = t.new_empty(batch, steps, hidden)
+                        rec[name] = t.new_empty(batch, steps, hidden, dtype=dtype or t.dtype)
                     rec[name][:, s:e] = t
         h_n.append(h)
         c_n.append(c)

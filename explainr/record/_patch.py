@@ -99,6 +99,8 @@ class _Fanout:
 
     def __init__(self, sinks: list[Sink]) -> None:
         self._sinks = sinks
+        dtypes = {getattr(s, "dtype", None) for s in sinks}  # rec16: one storage dtype, or none
+        self.dtype = dtypes.pop() if len(dtypes) == 1 else None
 
     def wants(self, what: str, layer: int) -> bool:
         return any(s.wants(what, layer) for s in self._sinks)
@@ -239,6 +241,7 @@ class _KernelCall:
                     batch_first=batch_first,
                     gates=gates,
                     want_cell=want_cell,
+                    dtype=getattr(self.sink, "dtype", None),  # rec16: long sequences
                 )
             elif kind == "gru" and gates and _gru.usable(layer_in, h0, w):  # rec16: GRU steps
                 res, recorded = _gru.gru_layer(
