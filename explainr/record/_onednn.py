@@ -30,12 +30,24 @@ match the layout above, and the gates of the first and last step and the cell st
 them must equal a recomputation from the weights (one small matrix product over two steps).
 On any mismatch the caller falls back to recomputing (`explainr.record._recompute`).
 
-Used only while grad mode is on. Then PyTorch itself runs the training primitive, and so
-does this path (same op, same arguments, same autograd graph), so outputs and gradients stay
-bitwise those of an unrecorded call. With grad mode off PyTorch runs the inference primitive,
-which keeps no workspace and whose rounding differs from the training one in the last bits
-for some shapes; running the training primitive as well costs about as much as recomputing,
-so the caller recomputes.
+In grad mode PyTorch itself runs the training primitive, and so does this path (same op,
+same arguments, same autograd graph): outputs and gradients stay bitwise those of an
+unrecorded call. Under ``no_grad`` (and inference mode) PyTorch runs the inference
+primitive, which keeps no workspace; this path then runs the training primitive inside a
+local ``torch.enable_grad()`` on detached tensors (no graph is built, nothing requires
+grad) and reads its workspace. Its outputs may differ from the inference primitive's in the
+last bits (within 1e-6; bitwise for most shapes). Its speed depends on the shape: about the
+inference primitive's at B=64, H=64, up to about 2x at B=16, H=128 where the inference
+primitive's packed weights pay off; recomputing costs more in every shape we measured.
+Long sequences run in time chunks (state carried over) so that a workspace never exceeds
+``_CHUNK_BYTES``: memory stays proportional to what is kept.
+
+CUDA (designed, not tested here): cuDNN's reserve space is opaque, so there the kernel runs
+for h (and c from ``_VF.lstm``'s final state only); the gates would come from
+``torch._thnn_fused_lstm_cell``, which returns its activated gates as its workspace, run
+once per step on the input product precomputed for all steps: T launches of one fused
+kernel plus one batched product. Until that is measured on a device, CUDA recomputes
+(`explainr.record._recompute`), as before.
 """
 
 from __future__ import annotations
@@ -207,7 +219,8 @@ def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_ce
     steps, batch, features = x_tm.shape
     hidden = h0.shape[-1]
     chunk = chunk_steps(batch, features, hidden)
-    out = x_tm.new_empty(steps, batch, dirs * hidden)
+    single = dirs == 1 and steps <= chunk  # the primitive's output is the layer's: no copy
+    out = None if single else x_tm.new_empty(steps, batch, dirs * hidden)
     h_n, c_n, records = [], [], []
     for d in range(dirs):
         wd = [w.detach() for w in weights[d * per : (d + 1) * per]]
@@ -243,7 +256,10 @@ def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_ce
             del ws
             if part is None:
                 return None, None
-            out[s:e, :, d * hidden : (d + 1) * hidden] = out_d
+            if single:
+                out = out_d
+            else:
+                out[s:e, :, d * hidden : (d + 1) * hidden] = out_d
             if steps <= chunk:
                 rec = part
             else:
@@ -421,16 +437,17 @@ def _time_order(t: Tensor, reverse: bool, batch_first: bool = True) -> Tensor:
 
 
 def _cells(ws_cells: Tensor, cy: Tensor, reverse: bool) -> Tensor:
-    """Batch-first cell states in time order: ``ws_cells[p]`` after step p < T-1, then cy."""
+    """Batch-first cell states in time order: ``ws_cells[p]`` after step p < T-1, then cy.
+    Written time-major (plain row copies), returned as a ``(B, T, H)`` view of that."""
     steps = ws_cells.shape[0] + 1
-    out = cy.new_empty(cy.shape[0], steps, cy.shape[1])
+    out = cy.new_empty(steps, *cy.shape)
     if reverse:  # step p is time T-1-p
-        out[:, 0] = cy
-        out[:, 1:] = ws_cells.flip(0).transpose(0, 1)
+        out[0] = cy
+        out[1:] = ws_cells.flip(0)
     else:
-        out[:, :-1] = ws_cells.transpose(0, 1)
-        out[:, -1] = cy
-    return out
+        out[:-1] = ws_cells
+        out[-1] = cy
+    return out.transpose(0, 1)
 
 
 def _report_fallback(
