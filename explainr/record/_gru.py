@@ -90,7 +90,7 @@ def gru_layer(
         w = weights[d * per : (d + 1) * per]
         b_ih, b_hh = (w[2], w[3]) if has_biases else (None, None)
         gi = F.linear(x_tm, w[0], b_ih)  # (T, B, 3H), as the kernel's input product
-        out, h_n, kept = step(gi, h0[d], w[1], b_hh, reverse=d == 1)
+        out, h_n, kept = step(gi, h0[d], w[1], b_hh, reverse=d == 1, gates=gates)
         outs.append(out)
         finals.append(h_n)
         records.append(_gates(kept, hidden, gates))
@@ -100,9 +100,10 @@ def gru_layer(
 
 
 def _steps(
-    gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool
+    gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool, gates: tuple
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """No grad mode: every op writes into its step's slice of a preallocated buffer."""
+    """No grad mode: every op writes into its step's slice of a preallocated buffer (all
+    three gates, which the step needs anyway; `_gates` keeps those in ``gates``)."""
     steps, batch, three = gi.shape
     hidden = three // 3
     out = gi.new_empty(steps, batch, hidden)
@@ -126,7 +127,7 @@ def _steps(
 
 
 def _steps_with_graph(
-    gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool
+    gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool, gates: tuple
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Grad mode: PyTorch's own ops in its order, without ``out=``; autograd records them."""
     steps = gi.shape[0]
@@ -147,8 +148,9 @@ def _steps_with_graph(
     if reverse:  # back in time order
         for steps_list in (hs, rs, zs, ns):
             steps_list.reverse()
-    with torch.no_grad():
-        kept = {"reset": torch.stack(rs), "update": torch.stack(zs), "new": torch.stack(ns)}
+    steps_of = {"reset": rs, "update": zs, "new": ns}
+    with torch.no_grad():  # only the kept gates are stacked
+        kept = {name: torch.stack(steps_of[name]) for name in gates}
     return torch.stack(hs), h, kept
 
 
