@@ -12,7 +12,7 @@ Part 2: a 2-layer H=128 LSTM over T=10,000 steps (B=16) under no_grad, one gate 
 float16, each variant in a fresh process: its peak resident memory above the process's
 state before the call, next to the bytes kept.
 
-    python benchmarks/record_overhead.py [--repeats 21] [--skip-long]
+    python benchmarks/record_overhead.py [--repeats 21] [--skip-long] [--threads 2]
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def long_child(variant: str) -> None:
     )
 
 
-def long_table() -> None:
+def long_table(threads: int) -> None:
     c = LONG
     print()
     print(
@@ -205,7 +205,8 @@ def long_table() -> None:
     print("|---|---|---|---|---|")
     for variant in ("plain", "record"):
         subprocess.run(
-            [sys.executable, __file__, "--long-child", variant, "--threads", "2"], check=True
+            [sys.executable, __file__, "--long-child", variant, "--threads", str(threads)],
+            check=True,
         )
 
 
@@ -214,7 +215,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--skip-long", action="store_true", help="skip part 2")
     parser.add_argument("--long-child", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2 as prescribed)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.long_child:
@@ -222,7 +223,7 @@ def main() -> None:
         return
     overhead_table(args.repeats)
     if not args.skip_long:
-        long_table()
+        long_table(args.threads)
 
 
 if __name__ == "__main__":
