@@ -36,9 +36,10 @@ unrecorded call. Under ``no_grad`` (and inference mode) PyTorch runs the inferen
 primitive, which keeps no workspace; this path then runs the training primitive inside a
 local ``torch.enable_grad()`` on detached tensors (no graph is built, nothing requires
 grad) and reads its workspace. Its outputs may differ from the inference primitive's in the
-last bits (within 1e-6; bitwise for most shapes). Its speed depends on the shape: about the
-inference primitive's at B=64, H=64, up to about 2x at B=16, H=128 where the inference
-primitive's packed weights pay off; recomputing costs more in every shape we measured.
+last bits (within 1e-6; we saw up to 1.2e-7). The training primitive is slower than the
+inference one (measured 1.2-1.7x at B=64, H=64 and 1.6-2.2x at B=16, H=128 on a loaded
+2-core VM, one thread); recomputing the gates after the inference primitive still cost more
+in both shapes, so this path is taken.
 Long sequences run in time chunks (state carried over) so that a workspace never exceeds
 ``_CHUNK_BYTES``: memory stays proportional to what is kept.
 
