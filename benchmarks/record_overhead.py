@@ -1,19 +1,29 @@
-"""Time of a forward under `explainr.record` (all gates and cells kept) vs the plain fused forward.
+"""Time of a forward under `explainr.record` vs the plain fused forward, and memory on a long
+sequence.
 
-Both in ``torch.no_grad()`` and in grad mode (the default, as in ``with record(model): y =
-model(x)``): in grad mode on CPU the LSTM's gates come from oneDNN's training workspace.
-Also times the naive alternative users write today: a Python LSTMCell/GRUCell loop that
-stores its gates. Setting: B=64, T=100, F=8, H=64, 2 layers, CPU, 2 threads; ratios come
-from one run, alternating the variants, median of repeats after a warm-up.
+Part 1 (B=64, T=100, F=8, H=64, 2 layers, CPU, 2 threads): nn.LSTM and nn.GRU, each under
+``torch.no_grad()`` and in grad mode (as in ``with record(model): y = model(x)``), recording
+everything, one gate, or hidden states only; each ratio is to the plain forward in the same
+mode. The naive alternative users write, a Python LSTMCell/GRUCell loop storing its gates,
+is timed too (no_grad). All variants of a model alternate within each repeat; medians after
+a warm-up.
 
-    python benchmarks/record_overhead.py [--repeats 21]
+Part 2: a 2-layer H=128 LSTM over T=10,000 steps (B=16) under no_grad, one gate kept in
+float16, each variant in a fresh process: its peak resident memory above the process's
+state before the call, next to the bytes kept.
+
+    python benchmarks/record_overhead.py [--repeats 21] [--skip-long] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -22,6 +32,13 @@ from torch import nn
 import explainr
 
 B, T, F, H, LAYERS = 64, 100, 8, 64, 2
+LONG = {"batch": 16, "steps": 10_000, "features": 8, "hidden": 128, "layers": 2}
+KEEP = {  # what the record block keeps: (gates, states)
+    "all kept": (None, ("cell", "hidden")),
+    "one gate": (None, ()),  # the gate is filled in per model kind
+    "hidden only": ((), ("hidden",)),
+}
+ONE_GATE = {"LSTM": "forget", "GRU": "update"}
 
 
 def naive_lstm(cells: list[nn.LSTMCell], x: torch.Tensor) -> list[list[torch.Tensor]]:
@@ -95,62 +112,118 @@ def measure(variants: dict, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def variants_for(kind: str, rnn: nn.Module, x: torch.Tensor) -> dict:
+    """Name -> callable: plain and recorded forwards in both modes, and the Python loop."""
+    out = {}
+    for mode in ("no_grad", "grad"):
+        context = torch.no_grad if mode == "no_grad" else contextlib.nullcontext
+
+        def plain(context=context):
+            with context():
+                rnn(x)
+
+        out[(mode, "fused")] = plain
+        for keep, (gates, states) in KEEP.items():
+            if keep == "one gate":
+                gates = (ONE_GATE[kind],)
+
+            def recorded(context=context, gates=gates, states=states):
+                with context(), explainr.record(rnn, gates=gates, states=states):
+                    rnn(x)
+
+            out[(mode, keep)] = recorded
+    cells = cells_of(rnn)
+    naive = naive_lstm if kind == "LSTM" else naive_gru
+
+    def python_loop():
+        with torch.no_grad():
+            naive(cells, x)
+
+    out[("no_grad", "Python cell loop")] = python_loop
+    return out
+
+
+def overhead_table(repeats: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(B, T, F)
+    print(
+        f"# record overhead: B={B} T={T} F={F} H={H} layers={LAYERS}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {repeats}"
+    )
+    print("| model | mode | plain forward ms | kept | record ms | ratio |")
+    print("|---|---|---|---|---|---|")
+    for kind, cls in (("LSTM", nn.LSTM), ("GRU", nn.GRU)):
+        rnn = cls(F, H, num_layers=LAYERS, batch_first=True).eval()
+        ms = measure(variants_for(kind, rnn, x), repeats)
+        for mode in ("no_grad", "grad"):
+            base = ms[(mode, "fused")]
+            for keep in (*KEEP, "Python cell loop"):
+                if (mode, keep) in ms:
+                    got = ms[(mode, keep)]
+                    print(
+                        f"| {kind} | {mode} | {base:.2f} | {keep} | {got:.2f} | {got / base:.2f}x |"
+                    )
+
+
+def long_child(variant: str) -> None:
+    """One variant of part 2 in this (fresh) process; prints one table row."""
+    torch.manual_seed(0)
+    c = LONG
+    lstm = nn.LSTM(c["features"], c["hidden"], num_layers=c["layers"], batch_first=True)
+    x = torch.randn(c["batch"], c["steps"], c["features"])
+    with torch.no_grad():  # warm-up on a short piece: allocator and oneDNN set up
+        lstm(x[:, :50])
+        with explainr.record(lstm, gates=("forget",), states=(), dtype=torch.float16):
+            lstm(x[:, :50])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    t0 = time.perf_counter()
+    kept = 0
+    with torch.no_grad():
+        if variant == "plain":
+            out, _ = lstm(x)
+        else:
+            with explainr.record(lstm, gates=("forget",), states=(), dtype=torch.float16) as rec:
+                out, _ = lstm(x)
+            kept = rec.trace.nbytes
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    output = out.numel() * out.element_size() / 2**20
+    print(
+        f"| {variant} | {seconds:.2f} | {peak - before:.0f} | {output:.0f} | {kept / 2**20:.0f} |"
+    )
+
+
+def long_table(threads: int) -> None:
+    c = LONG
+    print()
+    print(
+        f"# long sequence: {c['layers']}-layer LSTM, B={c['batch']} T={c['steps']} "
+        f"F={c['features']} H={c['hidden']}, no_grad, forget gate of both layers kept in "
+        "float16; each row a fresh process"
+    )
+    print("| variant | s | peak RSS above start, MiB | model output, MiB | kept, MiB |")
+    print("|---|---|---|---|---|")
+    for variant in ("plain", "record"):
+        subprocess.run(
+            [sys.executable, __file__, "--long-child", variant, "--threads", str(threads)],
+            check=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--skip-long", action="store_true", help="skip part 2")
+    parser.add_argument("--long-child", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2 as prescribed)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    x = torch.randn(B, T, F)
-    rows = []
-    for kind, cls in (("LSTM", nn.LSTM), ("GRU", nn.GRU)):
-        rnn = cls(F, H, num_layers=LAYERS, batch_first=True).eval()
-        cells = cells_of(rnn)
-        naive = naive_lstm if kind == "LSTM" else naive_gru
-
-        def fused(rnn=rnn):
-            with torch.no_grad():
-                rnn(x)
-
-        def recorded(rnn=rnn):
-            with torch.no_grad(), explainr.record(rnn):
-                rnn(x)
-
-        def fused_grad(rnn=rnn):  # grad mode, as in `with record(model): y = model(x)`
-            rnn(x)
-
-        def recorded_grad(rnn=rnn):
-            with explainr.record(rnn):
-                rnn(x)
-
-        def python_loop(cells=cells, naive=naive):
-            with torch.no_grad():
-                naive(cells, x)
-
-        variants = {
-            "fused": fused,
-            "record": recorded,
-            "fused_grad": fused_grad,
-            "record_grad": recorded_grad,
-            "loop": python_loop,
-        }
-        rows.append((kind, measure(variants, args.repeats)))
-    print(
-        f"# record overhead: B={B} T={T} F={F} H={H} layers={LAYERS}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats}"
-    )
-    print("| model | mode | fused ms | record ms | ratio | Python cell loop ms | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for kind, ms in rows:
-        loop = f"{ms['loop']:.2f} | {ms['loop'] / ms['fused']:.2f}x"
-        print(
-            f"| {kind} | no_grad | {ms['fused']:.2f} | {ms['record']:.2f} | "
-            f"{ms['record'] / ms['fused']:.2f}x | {loop} |"
-        )
-        print(
-            f"| {kind} | grad | {ms['fused_grad']:.2f} | {ms['record_grad']:.2f} | "
-            f"{ms['record_grad'] / ms['fused_grad']:.2f}x | | |"
-        )
+    torch.set_num_threads(args.threads)
+    if args.long_child:
+        long_child(args.long_child)
+        return
+    overhead_table(args.repeats)
+    if not args.skip_long:
+        long_table(args.threads)
 
 
 if __name__ == "__main__":

@@ -185,7 +185,9 @@ def test_record_finds_the_recurrent_module(model):
         plain = model.model(x)
         with explainr.record(model.model) as rec:
             recorded = model.model(x)
-        torch.testing.assert_close(recorded, plain, atol=0, rtol=0)
+        # Within 1e-6, not bitwise: under no_grad a recorded nn.LSTM runs oneDNN's training
+        # primitive (to read its gates) where PyTorch runs the inference one.
+        torch.testing.assert_close(recorded, plain, atol=1e-6, rtol=0)
         rnn_in = x
         if KINDS[model.name] == "conv_lstm":  # frames flattened row by row
             rnn_in = x.reshape(*x.shape[:2], 1, *model.card["data"]["frame_shape"])

@@ -57,6 +57,8 @@ class _Fanout:
 
     def __init__(self, sinks: list[Sink]) -> None:
         self._sinks = sinks
+        dtypes = {getattr(s, "dtype", None) for s in sinks}  # one storage dtype, or none
+        self.dtype = dtypes.pop() if len(dtypes) == 1 else None
 
     def wants(self, what: str, layer: int) -> bool:
         return any(s.wants(what, layer) for s in self._sinks)

@@ -30,12 +30,25 @@ match the layout above, and the gates of the first and last step and the cell st
 them must equal a recomputation from the weights (one small matrix product over two steps).
 On any mismatch the caller falls back to recomputing (`explainr.record._recompute`).
 
-Used only while grad mode is on. Then PyTorch itself runs the training primitive, and so
-does this path (same op, same arguments, same autograd graph), so outputs and gradients stay
-bitwise those of an unrecorded call. With grad mode off PyTorch runs the inference primitive,
-which keeps no workspace and whose rounding differs from the training one in the last bits
-for some shapes; running the training primitive as well costs about as much as recomputing,
-so the caller recomputes.
+In grad mode PyTorch itself runs the training primitive, and so does this path (same op,
+same arguments, same autograd graph): outputs and gradients stay bitwise those of an
+unrecorded call. Under ``no_grad`` (and inference mode) PyTorch runs the inference
+primitive, which keeps no workspace; this path then runs the training primitive inside a
+local ``torch.enable_grad()`` on detached tensors (no graph is built, nothing requires
+grad) and reads its workspace. Its outputs may differ from the inference primitive's in the
+last bits (within 1e-6; we saw up to 1.2e-7). The training primitive is slower than the
+inference one (measured 1.2-1.7x at B=64, H=64 and 1.6-2.2x at B=16, H=128 on a loaded
+2-core VM, one thread); recomputing the gates after the inference primitive still cost more
+in both shapes, so this path is taken.
+Long sequences run in time chunks (state carried over) so that a workspace never exceeds
+``_CHUNK_BYTES``: memory stays proportional to what is kept.
+
+CUDA (designed, not tested here): cuDNN's reserve space is opaque, so there the kernel runs
+for h (and c from ``_VF.lstm``'s final state only); the gates would come from
+``torch._thnn_fused_lstm_cell``, which returns its activated gates as its workspace, run
+once per step on the input product precomputed for all steps: T launches of one fused
+kernel plus one batched product. Until that is measured on a device, CUDA recomputes
+(`explainr.record._recompute`), as before.
 """
 
 from __future__ import annotations
@@ -56,6 +69,7 @@ KERNELS = ("lstm",)  # the torch._VF kernels whose gates oneDNN keeps in its wor
 _PAGE = 4096
 _F32 = 4  # bytes
 _TOL = 1e-5
+_CHUNK_BYTES = 64 << 20  # workspace per no-grad call (long sequences run in time chunks)
 _reported = False
 
 
@@ -67,11 +81,11 @@ def _autocast_cpu() -> bool:
 
 
 def usable(x: Tensor, hx: tuple[Tensor, Tensor], weights: list[Tensor]) -> bool:
-    """Whether PyTorch runs this (unpacked) LSTM call through oneDNN's training primitive."""
+    """Whether this (unpacked) LSTM call can run through oneDNN's training primitive, as
+    PyTorch runs it in grad mode (and, for recording, under ``no_grad`` too)."""
     tensors = [x, *hx, *weights]
     return (
-        torch.is_grad_enabled()
-        and torch.backends.mkldnn.is_available()
+        torch.backends.mkldnn.is_available()
         and torch._C._get_mkldnn_enabled()
         and not _autocast_cpu()
         and x.dim() == 3
@@ -96,10 +110,14 @@ def lstm_layer(
     batch_first: bool,
     gates: tuple[str, ...],
     want_cell: bool,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Any, list[dict[str, Tensor]] | None]:
-    """Run one LSTM layer (all its directions) as PyTorch does and read its gates from oneDNN.
+    """Run one LSTM layer (all its directions) through oneDNN and read its gates from there.
 
-    Call only where `usable` is True (grad mode on).
+    Call only where `usable` is True. In grad mode the call is PyTorch's own (same op, same
+    autograd graph). Under ``no_grad`` (or inference mode) the training primitive runs
+    inside a local ``enable_grad`` on detached tensors, in time chunks whose workspace stays
+    under ``_CHUNK_BYTES``; no graph is built.
 
     Args:
         kernel: runs the layer through ``_VF.lstm``; used only if the oneDNN call fails.
@@ -107,35 +125,61 @@ def lstm_layer(
         hx: ``(h0, c0)``, each ``(directions, batch, hidden)``.
         weights: PyTorch's flat per-layer list, w_ih, w_hh[, b_ih, b_hh] per direction.
         gates, want_cell: what to return (gate names as in `_recompute.LSTM_GATES`).
+        dtype: storage dtype of what is returned (default float32); a long sequence's
+            records are converted chunk by chunk, never held whole in float32.
 
     Returns:
-        ``(output, h_n, c_n)`` exactly as ``_VF.lstm`` would give them, and per direction a
-        dict of batch-first ``(batch, time, hidden)`` tensors (gates by name, ``"c"`` for the
-        cell state), or None where the workspace could not be read or checked.
+        ``(output, h_n, c_n)`` as ``_VF.lstm`` gives them (bitwise in grad mode; under
+        ``no_grad``, from the training primitive: equal to the inference one within 1e-6),
+        and per direction a dict of batch-first ``(batch, time, hidden)`` tensors (gates by
+        name, ``"c"`` for the cell state), or None where the workspace could not be read or
+        checked.
     """
+    args = {
+        "has_biases": has_biases,
+        "train": train,
+        "bidirectional": bidirectional,
+        "batch_first": batch_first,
+        "gates": gates,
+        "want_cell": want_cell,
+    }
+    try:
+        if torch.is_grad_enabled():
+            output, records = _with_graph(x, hx, weights, **args)
+        else:
+            output, records = _without_graph(x, hx, weights, dtype=dtype, **args)
+    except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
+        _report_fallback(None, x.shape, hx[0].shape[-1], err)
+        counts["fallback"] += 1
+        return kernel(), None
+    if records is None:
+        counts["fallback"] += 1
+        return (output if output is not None else kernel()), None
+    counts["onednn" if torch.is_grad_enabled() else "onednn_no_grad"] += len(records)
+    if dtype is not None:
+        records = [{k: v.to(dtype) for k, v in rec.items()} for rec in records]
+    return output, records
+
+
+def _with_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, **flags):
+    """Grad mode: one call per direction, its workspace read once, the graph PyTorch's."""
     dirs = 2 if bidirectional else 1
     per = len(weights) // dirs
     x_tm = (x.transpose(0, 1) if batch_first else x).contiguous()
     h0, c0 = hx[0].contiguous(), hx[1].contiguous()
-    try:
-        runs = [
-            _run(
-                x_tm,
-                h0[d],
-                c0[d],
-                *weights[d * per : (d + 1) * per],
-                reverse=d == 1,
-                has_biases=has_biases,
-                train=train,
-                bidirectional=bidirectional,
-                batch_first=batch_first,
-            )
-            for d in range(dirs)
-        ]
-    except (RuntimeError, NotImplementedError) as err:  # e.g. a tensor subclass or transform
-        _report_fallback(None, x.shape, h0.shape[-1], err)
-        counts["fallback"] += 1
-        return kernel(), None
+    runs = [
+        _run(
+            x_tm,
+            h0[d],
+            c0[d],
+            *weights[d * per : (d + 1) * per],
+            reverse=d == 1,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            **flags,
+        )
+        for d in range(dirs)
+    ]
     out = torch.cat([r[0] for r in runs], dim=-1) if dirs == 2 else runs[0][0]
     output = (  # as mkldnn_rnn assembles it
         out.transpose(0, 1) if batch_first else out,
@@ -159,11 +203,92 @@ def lstm_layer(
                 want_cell=want_cell,
             )
             if rec is None:
-                counts["fallback"] += 1
                 return output, None
             records.append(rec)
-    counts["onednn"] += dirs
     return output, records
+
+
+def _without_graph(x, hx, weights, *, bidirectional, batch_first, gates, want_cell, dtype, **flags):
+    """No grad mode: the training primitive in a local ``enable_grad`` on detached tensors,
+    time chunk by time chunk (state carried over), each chunk's workspace read and dropped.
+
+    Returns ``(None, None)`` as soon as a workspace fails its check.
+    """
+    dirs = 2 if bidirectional else 1
+    per = len(weights) // dirs
+    x_tm = (x.transpose(0, 1) if batch_first else x).detach().contiguous()
+    h0, c0 = hx[0].detach().contiguous(), hx[1].detach().contiguous()
+    steps, batch, features = x_tm.shape
+    hidden = h0.shape[-1]
+    chunk = chunk_steps(batch, features, hidden)
+    single = dirs == 1 and steps <= chunk  # the primitive's output is the layer's: no copy
+    out = None if single else x_tm.new_empty(steps, batch, dirs * hidden)
+    h_n, c_n, records = [], [], []
+    for d in range(dirs):
+        wd = [w.detach() for w in weights[d * per : (d + 1) * per]]
+        h, c = h0[d], c0[d]
+        starts = range(0, steps, chunk)
+        rec: dict[str, Tensor] = {}
+        for s in reversed(starts) if d == 1 else starts:
+            e = min(s + chunk, steps)
+            h_in, c_in = h, c
+            with torch.enable_grad():
+                out_d, h, c, ws = _run(
+                    x_tm[s:e],
+                    h_in,
+                    c_in,
+                    *wd,
+                    reverse=d == 1,
+                    bidirectional=bidirectional,
+                    batch_first=batch_first,
+                    **flags,
+                )
+            part = read_workspace(
+                ws,
+                x_tm[s:e],
+                out_d,
+                h_in,
+                c_in,
+                c,
+                wd,
+                reverse=d == 1,
+                gates=gates,
+                want_cell=want_cell,
+            )
+            del ws
+            if part is None:
+                return None, None
+            if single:
+                out = out_d
+            else:
+                out[s:e, :, d * hidden : (d + 1) * hidden] = out_d
+            if steps <= chunk:
+                rec = part
+            else:
+                for name, t in part.items():
+                    if name not in rec:
+                        rec[name] = t.new_empty(batch, steps, hidden, dtype=dtype or t.dtype)
+                    rec[name][:, s:e] = t
+        h_n.append(h)
+        c_n.append(c)
+        records.append(rec)
+    output = (out.transpose(0, 1) if batch_first else out, torch.stack(h_n), torch.stack(c_n))
+    return output, records
+
+
+def chunk_steps(batch: int, features: int, hidden: int) -> int:
+    """Time steps per no-grad oneDNN call: its workspace stays under ``_CHUNK_BYTES``."""
+    per_step = (
+        batch
+        * _F32
+        * (
+            _good_ld(4 * hidden)
+            + _good_ld(hidden)
+            + 6 * _good_ld(max(features, hidden))
+            + 6 * hidden
+        )
+    )
+    return max(1, _CHUNK_BYTES // per_step)
 
 
 def _run(
@@ -314,16 +439,17 @@ def _time_order(t: Tensor, reverse: bool, batch_first: bool = True) -> Tensor:
 
 
 def _cells(ws_cells: Tensor, cy: Tensor, reverse: bool) -> Tensor:
-    """Batch-first cell states in time order: ``ws_cells[p]`` after step p < T-1, then cy."""
+    """Batch-first cell states in time order: ``ws_cells[p]`` after step p < T-1, then cy.
+    Written time-major (plain row copies), returned as a ``(B, T, H)`` view of that."""
     steps = ws_cells.shape[0] + 1
-    out = cy.new_empty(cy.shape[0], steps, cy.shape[1])
+    out = cy.new_empty(steps, *cy.shape)
     if reverse:  # step p is time T-1-p
-        out[:, 0] = cy
-        out[:, 1:] = ws_cells.flip(0).transpose(0, 1)
+        out[0] = cy
+        out[1:] = ws_cells.flip(0)
     else:
-        out[:, :-1] = ws_cells.transpose(0, 1)
-        out[:, -1] = cy
-    return out
+        out[:-1] = ws_cells
+        out[-1] = cy
+    return out.transpose(0, 1)
 
 
 def _report_fallback(

@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from explainr._core.cells import CellKind, cell_kinds, kind_of
 from explainr._core.sinks import Sink, sink_for
-from explainr.record import _onednn
+from explainr.record import _gru, _onednn
 
 _LOCK = threading.RLock()
 _ORIGINAL: dict[type, Callable | None] = {}  # class -> its own forward (None: inherited)
@@ -186,7 +186,7 @@ class _KernelCall:
             rows = slice(layer * dirs, (layer + 1) * dirs)
             h0 = (hx[0][rows], hx[1][rows]) if has_cell else hx[rows]
             gates, want_cell, _ = self._wanted(layer)
-            recorded = None  # per direction, gates and cells read from oneDNN's workspace
+            recorded = None  # per direction, gates (and cells) as a fast path computed them
             if packed:
                 res = kernel(layer_in, batch_sizes, h0, w, has_biases, 1, 0.0, train, bidir)
             elif (
@@ -205,6 +205,17 @@ class _KernelCall:
                     batch_first=batch_first,
                     gates=gates,
                     want_cell=want_cell,
+                    dtype=getattr(self.sink, "dtype", None),  # long records converted per chunk
+                )
+            elif name in _gru.KERNELS and gates and _gru.usable(layer_in, h0, w):
+                res, recorded = _gru.gru_layer(
+                    layer_in,
+                    h0,
+                    w,
+                    has_biases=has_biases,
+                    bidirectional=bidir,
+                    batch_first=batch_first,
+                    gates=gates,
                 )
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)

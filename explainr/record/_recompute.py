@@ -52,7 +52,10 @@ def lstm_layer(
     """Gates (by name) and, if ``want_cell``, the cell state ``"c"`` of one LSTM direction.
 
     ``weights`` is PyTorch's per-direction list: w_ih, w_hh[, b_ih, b_hh][, w_hr].
+    Nothing asked for (hidden states only): nothing computed.
     """
+    if not gates and not want_cell:
+        return {}
     w_ih, w_hh = weights[0], weights[1]
     b = weights[2] + weights[3] if len(weights) in (4, 5) else None
     hidden = w_ih.shape[0] // 4
@@ -105,7 +108,10 @@ def gru_layer(
 ) -> dict[str, Tensor]:
     """Gates of one GRU direction, PyTorch's equations:
     r = σ(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+    Nothing asked for (hidden states only): nothing computed.
     """
+    if not gates:
+        return {}
     w_ih, w_hh = weights[0], weights[1]
     b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
     hidden = w_ih.shape[0] // 3

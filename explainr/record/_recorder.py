@@ -142,6 +142,7 @@ class _ModuleSink:
     def __init__(self, recorder: Recorder, name: str) -> None:
         self._recorder = recorder
         self._name = name
+        self.dtype = recorder._dtype  # storage dtype: long records converted as they come
 
     def wants(self, what: str, layer: int) -> bool:
         return self._recorder._wants(what, layer)

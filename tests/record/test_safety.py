@@ -354,5 +354,7 @@ def test_recorded_hidden_state_is_not_the_models_output_tensor() -> None:
         with explainr.record(lstm) as rec:
             out, _ = lstm(x)
             out.relu_()
-    torch.testing.assert_close(rec.trace[""].hidden(), expected, rtol=0, atol=0)
+    # Under no_grad a recorded LSTM runs oneDNN's training primitive (for its workspace):
+    # equal to the inference primitive's output within 1e-6, not always bitwise.
+    torch.testing.assert_close(rec.trace[""].hidden(), expected, rtol=0, atol=1e-6)
     assert expected.min() < 0
