@@ -112,6 +112,7 @@ class ScalarModel:
             out = call_model(model, first)
         matrix = _as_matrix(out, len(first))
         column = _check_target(target, matrix.shape[1])
+        _check_deterministic(model, first[:8], column, matrix[:8, column])
         scalar = cls(model, column, rows)
         rest = scalar.evaluate(x[rows.forward :]) if len(x) > len(first) else None
         prediction = matrix[:, column].detach()
@@ -194,6 +195,25 @@ def _as_matrix(out: Any, rows: int) -> Tensor:
         "one number per window: make the model return (batch,) or (batch, outputs), e.g. "
         "wrap it to keep the last step's prediction out[:, -1]"
     )
+
+
+def _check_deterministic(model: nn.Module, x: Tensor, column: int, first: Tensor) -> None:
+    """Raise unless a second call on the same windows gives the same outputs.
+
+    A model that samples inside ``forward`` (a probabilistic forecaster's draws, dropout
+    switched on by hand) has no single prediction to explain: every method would explain
+    noise. ``first`` holds column ``column`` of the first call on ``x``.
+    """
+    with torch.no_grad():
+        again = _as_matrix(call_model(model, x), len(x))[:, column]
+    if not torch.allclose(first, again, rtol=1e-5, atol=1e-7, equal_nan=True):
+        gap = float((first - again).abs().max())
+        raise ExplainrError(
+            f"the model gives different outputs for the same input (up to {gap:.3g} apart in "
+            "two calls): it samples inside forward, so there is no single prediction to "
+            "explain. Explain a deterministic output instead, e.g. wrap the model to return "
+            "the mean (or a quantile) of its distribution, and switch off sampling"
+        )
 
 
 def _check_target(target: int | None, outputs: int) -> int:
