@@ -558,9 +558,9 @@ def _finish(
         path = out
     summary = _summary(attributions, run, str(path), time.perf_counter() - start)
     if kind == "summary":
-        from explainr.report._html import write_atomic
+        from explainr._core.files import write_atomic
 
-        write_atomic(out, _dumps(summary) + "\n")
+        write_atomic(out, _dumps(summary) + "\n", "the summary")
     elif kind == "table":
         _write_table(out, attributions)
     _note_random(args)
@@ -584,27 +584,24 @@ def _write_table(out: Path, attributions: dict) -> Path:
     """The long table of every method (``.csv`` or ``.parquet``), written atomically."""
     import pandas as pd
 
+    from explainr._core.files import write_atomic
+
     frames = []
     for method, a in attributions.items():
         frame = a.to_dataframe()
         frame.insert(0, "method", method)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        if out.suffix.lower() == ".parquet":
-            try:
-                table.to_parquet(tmp, index=False)
-            except ImportError as e:
-                raise ExplainrError(
-                    "writing Parquet needs pyarrow: pip install 'explainr[parquet]'"
-                ) from e
-        else:
-            table.to_csv(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if out.suffix.lower() == ".parquet":
+        try:
+            import pyarrow  # noqa: F401  # pandas writes Parquet through it
+        except ImportError as e:
+            raise ExplainrError(
+                "writing Parquet needs pyarrow: pip install 'explainr[parquet]'"
+            ) from e
+        write_atomic(out, lambda fh: table.to_parquet(fh, index=False), "the table")
+    else:
+        write_atomic(out, table.to_csv(index=False), "the table")
     return out
 
 

@@ -111,7 +111,15 @@ def test_murdoch_convention_for_whole_steps() -> None:
 def test_attribution_groups_and_shapes() -> None:
     model = _model("gru 2 layers bidirectional")
     x = torch.randn(2, 8, 3, dtype=torch.float64)
-    a = explainr.attribute(model, x, "contextual_decomposition", target=0, window=2, progress=False)
+    a = explainr.attribute(
+        model,
+        x,
+        "contextual_decomposition",
+        target=0,
+        window=2,
+        group_by="time",
+        progress=False,
+    )
     assert a.values.shape == (2, 8, 3) and a.group_values.shape == (2, 4)
     for g, group in enumerate(a.groups):
         cells = torch.zeros(8, 3, dtype=torch.bool)
