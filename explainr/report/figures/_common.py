@@ -79,20 +79,47 @@ def _menu(labels: list[str], masks: list[list[bool]], titles: list[str]) -> list
             "xanchor": "left",
             "y": 1.02,
             "yanchor": "bottom",
-            "pad": {"r": 4, "t": 4},
+            "pad": {"r": 4, "t": 0},
         }
     ]
 
 
+TITLE_LINE = 34  # px at the top of a figure for its title
+MENU_LINE = 34  # px below the title for a dropdown menu
+
+
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """The shared look: a left-aligned title on its own line, any menu on the next line.
+
+    A menu never covers the title or a subplot title, at any width: both sit in the top
+    margin, one above the other, and the plot area starts below them.
+    """
+    menus = fig.layout.updatemenus
+    subtitles = bool(fig.layout.annotations)
+    top = TITLE_LINE + (MENU_LINE if menus else 0) + (28 if subtitles else 12)
+    bottom = 50
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0.5, "xanchor": "center", "font": {"size": 14}},
+        title={
+            "text": title,
+            "xref": "container",
+            "x": 0.0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"l": 6, "t": 8},
+            "font": {"size": 13},
+        },
         height=height,
-        margin={"l": 60, "r": 30, "t": 80, "b": 50},
+        margin={"l": 60, "r": 20, "t": top, "b": bottom},
         hoverlabel={"namelength": -1},
         legend={"orientation": "h", "y": -0.15},
     )
+    if menus:
+        plot = max(height - top - bottom, 1)
+        for menu in fig.layout.updatemenus:
+            menu.update(y=1.0 + (top - TITLE_LINE) / plot, yanchor="top")
     return fig
 
 

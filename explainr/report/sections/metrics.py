@@ -12,6 +12,9 @@ from explainr.report.sections._common import Figures, Section, paragraph, sectio
 METRIC_HELP = {
     "completeness": "|sum of attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)|: "
     "how much of the prediction change the attributions account for (0 is exact).",
+    "surrogate_r2": "LIME is not additive, so its values need not sum to f(x) − f(baseline); "
+    "what it promises is a local linear surrogate, and this is that surrogate's weighted R² "
+    "on its perturbed samples (1 is a perfect fit), as lime reports it.",
     "deletion_auc": "area under f as the most-attributed cells are replaced by the baseline "
     "first: lower means the method found what the prediction needs.",
     "insertion_auc": "area under f as the most-attributed cells are put back into the baseline "
@@ -19,6 +22,7 @@ METRIC_HELP = {
 }
 METRIC_TITLES = {
     "completeness": "completeness error",
+    "surrogate_r2": "surrogate fit R²",
     "deletion_auc": "deletion AUC",
     "insertion_auc": "insertion AUC",
 }
@@ -31,8 +35,9 @@ def render(report: Contents, figure: Figures) -> list[Section]:
 def _metrics_section(report: Contents, figure: Figures) -> Section:
     rows: dict[str, dict[str, float]] = {}
     for item in report.attributions:
-        a = item.attribution
-        rows.setdefault(a.method, {})["completeness"] = float(a.completeness_error[item.sample])
+        rows.setdefault(item.attribution.method, {}).update(
+            _own_check(item.attribution, item.sample)
+        )
     for method, values in report.metrics.items():
         rows.setdefault(method, {}).update(values)
     names: list[str] = []
@@ -55,6 +60,19 @@ def _metrics_section(report: Contents, figure: Figures) -> Section:
         )
         inner += figure(figures.faithfulness_curves(report.curves, report.curves_sample))
     return section("metrics", "Metrics", "Faithfulness metrics", inner)
+
+
+NOT_ADDITIVE = ("lime", "occlusion")
+
+
+def _own_check(a, sample: int) -> dict[str, float]:
+    """What the method itself promises: completeness when additive, LIME's surrogate fit."""
+    r2 = a.settings.get("r2")
+    if a.method == "lime" and isinstance(r2, list | tuple) and len(r2) > sample:
+        return {"surrogate_r2": float(r2[sample])}
+    if a.method in NOT_ADDITIVE or a.partial:
+        return {}
+    return {"completeness": float(a.completeness_error[sample])}
 
 
 def _metric_title(name: str) -> str:
