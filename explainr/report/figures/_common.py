@@ -84,6 +84,7 @@ def _menu(labels: list[str], masks: list[list[bool]], titles: list[str]) -> list
     ]
 
 
+COLORBAR_LINE = 64  # px under the plot for a horizontal colour bar
 TITLE_LINE = 34  # px at the top of a figure for its title
 MENU_LINE = 34  # px below the title for a dropdown menu
 
@@ -97,7 +98,7 @@ def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
     menus = fig.layout.updatemenus
     subtitles = bool(fig.layout.annotations)
     top = TITLE_LINE + (MENU_LINE if menus else 0) + (28 if subtitles else 12)
-    bottom = 50
+    bottom = 50 + (COLORBAR_LINE if _colorbar_below(fig) else 0)
     fig.update_layout(
         template=TEMPLATE,
         title={
@@ -121,6 +122,33 @@ def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
         for menu in fig.layout.updatemenus:
             menu.update(y=1.0 + (top - TITLE_LINE) / plot, yanchor="top")
     return fig
+
+
+def colorbar_below(title: str) -> dict:
+    """A horizontal colour bar under the plot: the plot keeps the page's full width."""
+    return {
+        "title": {"text": title, "side": "top"},
+        "orientation": "h",
+        "lenmode": "pixels",
+        "len": 240,
+        "thickness": 10,
+        "x": 0.5,
+        "xanchor": "center",
+        "yref": "container",
+        "y": 0.0,
+        "yanchor": "bottom",
+        "ypad": 6,
+    }
+
+
+def _colorbar_below(fig: go.Figure) -> bool:
+    for trace in fig.data:
+        bar = getattr(trace, "colorbar", None) or getattr(
+            getattr(trace, "marker", None), "colorbar", None
+        )
+        if bar is not None and bar.orientation == "h":
+            return True
+    return False
 
 
 def f32(values: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from explainr.report.figures._common import (
     _labels,
     _menu,
     _style,
+    colorbar_below,
     esc,
 )
 from explainr.report.figures._common import (
@@ -79,12 +80,7 @@ def _heatmap(
         zmax=bound,
         zmid=0.0,
         colorscale=DIVERGING,
-        colorbar={
-            "title": {"text": f"attribution{_in(unit)}"},
-            "thickness": 12,
-            "len": 0.6,
-            "y": 0.7,
-        },
+        colorbar=colorbar_below(f"attribution{_in(unit)}"),
         hovertemplate="%{y}<br>%{x}<br>attribution = %{z:.4g}<extra></extra>",
     )
 
@@ -255,6 +251,18 @@ def input_attribution(
     return _style(fig, titles[0], height)
 
 
+def short_unit(unit: str | None, limit: int = 20) -> str | None:
+    """A unit short enough for a panel title on a phone: up to its first comma if long.
+
+    >>> short_unit("% per quarter, 100 x log-difference of real GDP")
+    '% per quarter'
+    """
+    if unit is None or len(unit) <= limit:
+        return unit
+    head = unit.split(",")[0].split(" (")[0].strip()
+    return head if len(head) <= limit * 2 else head[: limit - 1] + "…"
+
+
 def _unit_of(units: str | Mapping[str, str] | None, name: str) -> str | None:
     return units.get(name) if isinstance(units, Mapping) else units
 
@@ -282,7 +290,7 @@ def _input_line(
             "size": 7 if len(t) <= 150 else 4,
             "line": {"width": 0.5, "color": "#555"},
             "showscale": scale,
-            "colorbar": {"title": {"text": "attribution"}, "thickness": 12, "len": 0.5, "y": 0.75},
+            "colorbar": colorbar_below("attribution"),
         },
         customdata=attribution,
         hovertemplate=(
@@ -312,20 +320,19 @@ def method_comparison(
         feature_names: ``(feature,)`` names; default the first attribution's.
 
     Returns:
-        A figure with per-time lines (top), per-feature bars (bottom left) and the
-        agreement matrix (bottom right).
+        A figure with per-time lines (top), per-feature bars (middle) and the
+        agreement matrix (bottom), stacked so each is readable on a phone.
     """
     methods = list(attributions)
     first = attributions[methods[0]]
     _, names, x = _one(first, sample, feature_names)
+    rows = 3 if agreement is not None else 2
     fig = make_subplots(
-        rows=2,
-        cols=2,
-        specs=[[{"colspan": 2}, None], [{}, {}]],
-        column_widths=[0.58, 0.42],
-        row_heights=[0.5, 0.5],
-        vertical_spacing=0.16,
-        subplot_titles=["share per time step", "share per feature", "rank agreement"],
+        rows=rows,
+        cols=1,
+        row_heights=[1.0, 1.0, 0.8][:rows],
+        vertical_spacing=0.12 if rows == 3 else 0.18,
+        subplot_titles=["share per time step", "share per feature", "rank agreement"][:rows],
     )
     for k, m in enumerate(methods):
         values = np.asarray(attributions[m].values[sample], dtype=np.float64)
@@ -371,9 +378,11 @@ def method_comparison(
                 texttemplate="%{text}",
                 hovertemplate="%{y} vs %{x}<br>agreement = %{z:.2f}<extra></extra>",
             ),
-            row=2,
-            col=2,
+            row=3,
+            col=1,
         )
-        fig.update_yaxes(autorange="reversed", row=2, col=2)
+        fig.update_yaxes(autorange="reversed", row=3, col=1)
     fig.update_layout(barmode="group")
-    return _style(fig, "methods side by side", 640)
+    fig.update_yaxes(nticks=5, row=1, col=1)
+    fig.update_yaxes(nticks=5, row=2, col=1)
+    return _style(fig, "methods side by side", 560 if rows == 2 else 820)

@@ -22,6 +22,7 @@ from explainr.report.figures._common import (
     _slot_name,
     _slots,
     _style,
+    colorbar_below,
     esc,
     module_record,
 )
@@ -72,10 +73,9 @@ def gate_heatmap(
                     zmin=lo,
                     zmax=hi,
                     colorscale=DIVERGING if tanh else SEQUENTIAL,
-                    colorbar={
-                        "title": {"text": f"{gate}<br>{lo:.2f} to {hi:.2f}<br>of {_SCALE[tanh]}"},
-                        "thickness": 12,
-                    },
+                    colorbar=colorbar_below(
+                        f"{gate} gate: {lo:.2f} to {hi:.2f} (full scale {_SCALE[tanh]})"
+                    ),
                     hovertemplate=f"unit %{{y}}<br>%{{x}}<br>{gate} gate = %{{z:.2f}}<extra></extra>",
                     visible=not traces,
                 )
