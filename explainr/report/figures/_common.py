@@ -98,7 +98,8 @@ def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
     menus = fig.layout.updatemenus
     subtitles = bool(fig.layout.annotations)
     top = TITLE_LINE + (MENU_LINE if menus else 0) + (28 if subtitles else 12)
-    bottom = 50 + (COLORBAR_LINE if _colorbar_below(fig) else 0)
+    bars = _colorbars_below(fig)
+    bottom = 50 + (COLORBAR_LINE if bars else 0)
     fig.update_layout(
         template=TEMPLATE,
         title={
@@ -117,8 +118,10 @@ def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
         hoverlabel={"namelength": -1},
         legend={"orientation": "h", "y": -0.15},
     )
+    plot = max(height - top - bottom, 1)
+    for bar in bars:  # under the x axis title, in paper units (pixels / plot height)
+        bar.y = -58 / plot
     if menus:
-        plot = max(height - top - bottom, 1)
         for menu in fig.layout.updatemenus:
             menu.update(y=1.0 + (top - TITLE_LINE) / plot, yanchor="top")
     return fig
@@ -134,21 +137,21 @@ def colorbar_below(title: str) -> dict:
         "thickness": 10,
         "x": 0.5,
         "xanchor": "center",
-        "yref": "container",
-        "y": 0.0,
-        "yanchor": "bottom",
-        "ypad": 6,
+        "yanchor": "top",
+        "ypad": 0,
     }
 
 
-def _colorbar_below(fig: go.Figure) -> bool:
+def _colorbars_below(fig: go.Figure) -> list:
+    """The horizontal colour bars of a figure's traces (heatmaps' and markers')."""
+    bars = []
     for trace in fig.data:
         bar = getattr(trace, "colorbar", None) or getattr(
             getattr(trace, "marker", None), "colorbar", None
         )
         if bar is not None and bar.orientation == "h":
-            return True
-    return False
+            bars.append(bar)
+    return bars
 
 
 def f32(values: np.ndarray) -> np.ndarray:

@@ -204,9 +204,7 @@ def input_attribution(
     rows = len(keep) + 1
     height = (150 if len(keep) <= 3 else 110) * len(keep) + 230
     units_of = [_unit_of(units, html.unescape(names[j])) for j in keep]
-    panel_titles = [
-        f"{names[j]} ({esc(u)})" if u else names[j] for j, u in zip(keep, units_of, strict=True)
-    ]
+    panel_titles = [f"{names[j]}{_in(short_unit(u))}" for j, u in zip(keep, units_of, strict=True)]
     fig = make_subplots(
         rows=rows,
         cols=1,
@@ -221,8 +219,8 @@ def input_attribution(
     for slot, a in enumerate(attributions.values()):
         values = _f32(a.values[sample])
         bound = _symmetric(values)
-        for row, j in enumerate(keep, start=1):
-            line = _input_line(t, x[:, j], values[:, j], names[j], bound, scale=row == 1)
+        for row, (j, u) in enumerate(zip(keep, units_of, strict=True), start=1):
+            line = _input_line(t, x[:, j], values[:, j], names[j], bound, scale=row == 1, unit=u)
             line.visible = slot == 0
             line.marker.colorbar.title.text = f"attribution{_in(unit)}"
             fig.add_trace(line, row, 1)
@@ -273,7 +271,14 @@ def _in(unit: str | None) -> str:
 
 
 def _input_line(
-    t: list, y: np.ndarray, attribution: np.ndarray, name: str, bound: float, *, scale: bool
+    t: list,
+    y: np.ndarray,
+    attribution: np.ndarray,
+    name: str,
+    bound: float,
+    *,
+    scale: bool,
+    unit: str | None = None,
 ) -> go.Scatter:
     """One feature's series, each marker coloured by that cell's attribution."""
     return go.Scatter(
@@ -294,7 +299,7 @@ def _input_line(
         },
         customdata=attribution,
         hovertemplate=(
-            f"{name}<br>%{{x}}<br>value = %{{y:.4g}}<br>"
+            f"{name}<br>%{{x}}<br>value = %{{y:.4g}}{' ' + esc(unit) if unit else ''}<br>"
             "attribution = %{customdata:.4g}<extra></extra>"
         ),
     )
@@ -330,7 +335,7 @@ def method_comparison(
     fig = make_subplots(
         rows=rows,
         cols=1,
-        row_heights=[1.0, 1.0, 0.8][:rows],
+        row_heights=[0.8, 1.2, 0.8][:rows],
         vertical_spacing=0.12 if rows == 3 else 0.18,
         subplot_titles=["share per time step", "share per feature", "rank agreement"][:rows],
     )
@@ -353,13 +358,14 @@ def method_comparison(
         )
         fig.add_trace(
             go.Bar(
-                x=names,
-                y=share.sum(axis=0),
+                x=share.sum(axis=0),
+                y=names,
+                orientation="h",
                 name=esc(m),
                 legendgroup=esc(m),
                 showlegend=False,
                 marker={"color": color},
-                hovertemplate=f"{esc(m)}<br>%{{x}}<br>share = %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{esc(m)}<br>%{{y}}<br>share = %{{x:.3f}}<extra></extra>",
             ),
             row=2,
             col=1,
@@ -384,5 +390,6 @@ def method_comparison(
         fig.update_yaxes(autorange="reversed", row=3, col=1)
     fig.update_layout(barmode="group")
     fig.update_yaxes(nticks=5, row=1, col=1)
-    fig.update_yaxes(nticks=5, row=2, col=1)
+    fig.update_yaxes(autorange="reversed", row=2, col=1)  # features top to bottom
+    fig.update_xaxes(nticks=5, row=2, col=1)
     return _style(fig, "methods side by side", 560 if rows == 2 else 820)

@@ -34,12 +34,18 @@ def render(report: Contents, figure: Figures) -> list[Section]:
 
 def _metrics_section(report: Contents, figure: Figures) -> Section:
     rows: dict[str, dict[str, float]] = {}
+    not_additive = set()
     for item in report.attributions:
-        rows.setdefault(item.attribution.method, {}).update(
-            _own_check(item.attribution, item.sample)
-        )
+        own = _own_check(item.attribution, item.sample)
+        rows.setdefault(item.attribution.method, {}).update(own)
+        if "completeness" not in own:
+            not_additive.add(item.attribution.method)
     for method, values in report.metrics.items():
-        rows.setdefault(method, {}).update(values)
+        # A method that is not additive promises no completeness: show what it promises.
+        shown = {
+            k: v for k, v in values.items() if k != "completeness" or method not in not_additive
+        }
+        rows.setdefault(method, {}).update(shown)
     names: list[str] = []
     for values in rows.values():
         names += [n for n in values if n not in names]
