@@ -60,8 +60,8 @@ def _metrics_section(report: Contents, figure: Figures) -> Section:
     inner = paragraph(text) + table + f"<dl>{help_items}</dl>"
     if report.curves:
         inner += "<h3>Deletion and insertion curves</h3>" + paragraph(
-            "The model's output as the cells a method ranks highest are removed first (left) "
-            "or put back into the baseline first (right). The areas under these curves are "
+            "The model's output as the cells a method ranks highest are removed first (top) "
+            "or put back into the baseline first (bottom). The areas under these curves are "
             "the AUCs above."
         )
         inner += figure(figures.faithfulness_curves(report.curves, report.curves_sample))

@@ -135,7 +135,9 @@ def _prediction_card(report: Contents) -> str:
 
 
 def _settings_card(report: Contents) -> str:
-    items: list[tuple[str, object]] = list(report.settings.items())
+    items: list[tuple[str, object]] = [
+        (_setting_name(k), _setting(v)) for k, v in report.settings.items()
+    ]
     for item in report.attributions:
         a = item.attribution
         extra = dict(a.settings)
