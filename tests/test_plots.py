@@ -154,7 +154,7 @@ def test_method_comparison_shares_and_agreement():
     bars = [t for t in fig.data if t.type == "bar"]
     share = a.values[0] / np.abs(a.values[0]).sum()
     np.testing.assert_allclose(lines[0].y, share.sum(axis=1), rtol=1e-5)
-    np.testing.assert_allclose(bars[0].y, share.sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bars[0].x, share.sum(axis=0), rtol=1e-5)  # horizontal bars
     heat = next(t for t in fig.data if t.type == "heatmap")
     np.testing.assert_array_equal(heat.z, agreement)
     assert list(heat.x) == ["ig", "&lt;i&gt;lime&lt;/i&gt;"]

@@ -50,6 +50,7 @@ class Contents:
     seconds: float | None
     max_heatmap_cells: int
     top_units: int
+    prediction_unit: str | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
     curves_sample: int = 0

@@ -274,8 +274,11 @@ def _digest(data: bytes) -> str:
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
-    """An HTML table; every cell is escaped."""
+    """An HTML table that scrolls inside its card when too wide; every cell is escaped."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     attr = f' class="{esc(cls)}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f'<div class="scroll"><table{attr}><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )

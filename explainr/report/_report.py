@@ -43,6 +43,8 @@ class Report:
         max_heatmap_cells: above this many gate-heatmap cells in all, time is averaged
             over bins (with a note on the page) to keep the file small.
         top_units: how many units' cell and hidden states to draw per layer.
+        prediction_unit: the unit of the model's output (e.g. ``"% per year"``), shown
+            with f(x) and on the attribution colour bars; attributions share it.
 
     >>> import torch, explainr
     >>> lstm = torch.nn.LSTM(2, 8, batch_first=True)
@@ -65,6 +67,7 @@ class Report:
         seconds: float | None = None,
         max_heatmap_cells: int = 600_000,
         top_units: int = 6,
+        prediction_unit: str | None = None,
     ) -> None:
         self.title = str(title)
         self.model_summary = model_summary(model) if model is not None else None
@@ -74,6 +77,7 @@ class Report:
         self.seconds = seconds
         self.max_heatmap_cells = int(max_heatmap_cells)
         self.top_units = int(top_units)
+        self.prediction_unit = None if prediction_unit is None else str(prediction_unit)
         self.metrics: dict[str, dict[str, float]] = {}
         self.curves: dict[str, dict[str, Any]] = {}
         self.curves_sample = 0
@@ -262,6 +266,7 @@ class Report:
             seconds=self.seconds,
             max_heatmap_cells=self.max_heatmap_cells,
             top_units=self.top_units,
+            prediction_unit=self.prediction_unit,
             metrics=self.metrics,
             curves=self.curves,
             curves_sample=self.curves_sample,

@@ -76,7 +76,7 @@ def test_save_html_writes_the_whole_report(run, tmp_path):
         assert f">{heading}<" in page
     assert "<b>Forecaster</b>" in page and "sine + noise" in page
     doc = figures_of(page)
-    assert len(doc["figures"]) == 11  # 9 + the memory section's timescales and lag shares
+    assert len(doc["figures"]) == 12  # 10 (gate values too) + memory timescales and lag shares
     # The input figure shows the raw window (original units), not the scaled one.
     first = doc["figures"][0]["data"][0]
     level = run["raw"]["level"].to_numpy()

@@ -60,13 +60,13 @@ def test_every_section_is_there_with_an_explanation(forecast):
     assert (
         f"{float(a.prediction[0]):.4g}" in html and f"{float(a.baseline_prediction[0]):.4g}" in html
     )
-    assert "baseline=zeros" in html and "computed in" in html and "report built in" in html
+    assert "baseline zeros" in html and "computed in" in html and "report built in" in html
     for metric in ("completeness error", "deletion AUC", "insertion AUC"):
         assert metric in html
     # One figure per div, each drawn from the embedded JSON.
     doc = figures_of(page)
     divs = re.findall(r'<div class="figure" id="(fig-\d+)"></div>', html)
-    assert divs == [f["id"] for f in doc["figures"]] and len(divs) == 7
+    assert divs == [f["id"] for f in doc["figures"]] and len(divs) == 8
     assert all(f["data"] for f in doc["figures"])
 
 

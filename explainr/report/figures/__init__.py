@@ -17,6 +17,7 @@ _HOME = {
     "input_attribution": "attribution",
     "method_comparison": "attribution",
     "faithfulness_curves": "metrics",
+    "gate_distributions": "trace",
     "gate_heatmap": "trace",
     "gate_saturation": "trace",
     "state_trajectories": "trace",
@@ -30,12 +31,18 @@ if TYPE_CHECKING:  # pragma: no cover
         method_comparison,
     )
     from explainr.report.figures.metrics import faithfulness_curves
-    from explainr.report.figures.trace import gate_heatmap, gate_saturation, state_trajectories
+    from explainr.report.figures.trace import (
+        gate_distributions,
+        gate_heatmap,
+        gate_saturation,
+        state_trajectories,
+    )
 
 __all__ = [
     "attribution_heatmap",
     "attribution_summary",
     "faithfulness_curves",
+    "gate_distributions",
     "gate_heatmap",
     "gate_saturation",
     "input_attribution",

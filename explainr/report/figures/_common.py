@@ -79,21 +79,79 @@ def _menu(labels: list[str], masks: list[list[bool]], titles: list[str]) -> list
             "xanchor": "left",
             "y": 1.02,
             "yanchor": "bottom",
-            "pad": {"r": 4, "t": 4},
+            "pad": {"r": 4, "t": 0},
         }
     ]
 
 
+COLORBAR_LINE = 64  # px under the plot for a horizontal colour bar
+TITLE_LINE = 34  # px at the top of a figure for its title
+MENU_LINE = 34  # px below the title for a dropdown menu
+
+
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """The shared look: a left-aligned title on its own line, any menu on the next line.
+
+    A menu never covers the title or a subplot title, at any width: both sit in the top
+    margin, one above the other, and the plot area starts below them.
+    """
+    menus = fig.layout.updatemenus
+    subtitles = bool(fig.layout.annotations)
+    top = TITLE_LINE + (MENU_LINE if menus else 0) + (28 if subtitles else 12)
+    bars = _colorbars_below(fig)
+    bottom = 50 + (COLORBAR_LINE if bars else 0)
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0.5, "xanchor": "center", "font": {"size": 14}},
+        title={
+            "text": title,
+            "xref": "container",
+            "x": 0.0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"l": 6, "t": 8},
+            "font": {"size": 13},
+        },
         height=height,
-        margin={"l": 60, "r": 30, "t": 80, "b": 50},
+        margin={"l": 60, "r": 20, "t": top, "b": bottom},
         hoverlabel={"namelength": -1},
         legend={"orientation": "h", "y": -0.15},
     )
+    plot = max(height - top - bottom, 1)
+    for bar in bars:  # under the x axis title, in paper units (pixels / plot height)
+        bar.y = -58 / plot
+    if menus:
+        for menu in fig.layout.updatemenus:
+            menu.update(y=1.0 + (top - TITLE_LINE) / plot, yanchor="top")
     return fig
+
+
+def colorbar_below(title: str) -> dict:
+    """A horizontal colour bar under the plot: the plot keeps the page's full width."""
+    return {
+        "title": {"text": title, "side": "top"},
+        "orientation": "h",
+        "lenmode": "pixels",
+        "len": 240,
+        "thickness": 10,
+        "x": 0.5,
+        "xanchor": "center",
+        "yanchor": "top",
+        "ypad": 0,
+    }
+
+
+def _colorbars_below(fig: go.Figure) -> list:
+    """The horizontal colour bars of a figure's traces (heatmaps' and markers')."""
+    bars = []
+    for trace in fig.data:
+        bar = getattr(trace, "colorbar", None) or getattr(
+            getattr(trace, "marker", None), "colorbar", None
+        )
+        if bar is not None and bar.orientation == "h":
+            bars.append(bar)
+    return bars
 
 
 def f32(values: np.ndarray) -> np.ndarray:

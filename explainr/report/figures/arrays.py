@@ -113,3 +113,44 @@ def bin_time(values: np.ndarray, factor: int) -> np.ndarray:
 def bin_labels(labels: Sequence[str], factor: int) -> list[str]:
     """The first label of each bin of ``factor`` steps."""
     return list(labels)[::factor] if factor > 1 else list(labels)
+
+
+def shown_features(values: np.ndarray, max_features: int | None) -> list[int]:
+    """Indices of the features to draw: all, or the ``max_features`` most attributed.
+
+    Args:
+        values: ``(time, feature)`` attributions of one window.
+        max_features: how many to keep; None keeps every feature (in their order).
+
+    Returns:
+        Feature indices, most attributed first when some are left out.
+
+    >>> shown_features(np.array([[0.1, -3.0, 0.5]]), 2)
+    [1, 2]
+    """
+    count = values.shape[1]
+    if max_features is None or max_features >= count:
+        return list(range(count))
+    order = np.argsort(-np.abs(values).sum(axis=0), kind="stable")
+    return [int(j) for j in order[: max(int(max_features), 1)]]
+
+
+def spread(values: np.ndarray) -> dict[str, float]:
+    """Five-number summary of every value (NaN ignored), for a box drawn without the data.
+
+    Args:
+        values: any shape, e.g. one gate's ``(units, batch * time)``.
+
+    Returns:
+        ``lowerfence`` (min), ``q1``, ``median``, ``q3``, ``upperfence`` (max) and ``mean``.
+
+    >>> spread(np.arange(5.0))["median"]
+    2.0
+    """
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        flat = np.zeros(1)
+    q = np.percentile(flat, [0, 25, 50, 75, 100])
+    keys = ("lowerfence", "q1", "median", "q3", "upperfence")
+    return {**{k: float(v) for k, v in zip(keys, q, strict=True)}, "mean": float(flat.mean())}

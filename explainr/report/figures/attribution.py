@@ -21,6 +21,7 @@ from explainr.report.figures._common import (
     _labels,
     _menu,
     _style,
+    colorbar_below,
     esc,
 )
 from explainr.report.figures._common import (
@@ -44,7 +45,11 @@ def _symmetric(values: np.ndarray) -> float:
 
 
 def attribution_heatmap(
-    a: Attribution, sample: int = 0, *, feature_names: Sequence[str] | None = None
+    a: Attribution,
+    sample: int = 0,
+    *,
+    feature_names: Sequence[str] | None = None,
+    unit: str | None = None,
 ) -> go.Figure:
     """Time x feature heatmap of one sample's attribution, diverging colours centred on 0.
 
@@ -52,16 +57,19 @@ def attribution_heatmap(
         a: an attribution with ``values`` of shape ``(batch, time, feature)``.
         sample: batch index to show.
         feature_names: ``(feature,)`` names; default ``a.feature_names``.
+        unit: the unit of the prediction (and so of attributions), for the colour bar.
 
     Returns:
         A one-heatmap figure; red cells pushed the prediction up, blue cells down.
     """
-    fig = go.Figure(_heatmap(a, sample, feature_names))
+    fig = go.Figure(_heatmap(a, sample, feature_names, unit))
     fig.update_xaxes(title_text="time")
     return _style(fig, f"{esc(a.method)}: attribution per time step and feature", 380)
 
 
-def _heatmap(a: Attribution, sample: int, feature_names: Sequence[str] | None) -> go.Heatmap:
+def _heatmap(
+    a: Attribution, sample: int, feature_names: Sequence[str] | None, unit: str | None = None
+) -> go.Heatmap:
     values, names, x = _one(a, sample, feature_names)
     bound = _symmetric(values)
     return go.Heatmap(
@@ -72,13 +80,17 @@ def _heatmap(a: Attribution, sample: int, feature_names: Sequence[str] | None) -
         zmax=bound,
         zmid=0.0,
         colorscale=DIVERGING,
-        colorbar={"title": {"text": "attribution"}, "thickness": 12, "len": 0.6, "y": 0.7},
+        colorbar=colorbar_below(f"attribution{_in(unit)}"),
         hovertemplate="%{y}<br>%{x}<br>attribution = %{z:.4g}<extra></extra>",
     )
 
 
 def attribution_summary(
-    a: Attribution, sample: int = 0, *, feature_names: Sequence[str] | None = None
+    a: Attribution,
+    sample: int = 0,
+    *,
+    feature_names: Sequence[str] | None = None,
+    unit: str | None = None,
 ) -> go.Figure:
     """Heatmap with per-feature bars beside it and per-time bars below, for one method.
 
@@ -86,6 +98,7 @@ def attribution_summary(
         a: an attribution with ``values`` of shape ``(batch, time, feature)``.
         sample: batch index to show.
         feature_names: ``(feature,)`` names; default ``a.feature_names``.
+        unit: the unit of the prediction (and so of attributions), for the colour bar.
 
     Returns:
         A 2 x 2 subplot figure: time x feature heatmap, per-feature totals (summed over
@@ -102,7 +115,7 @@ def attribution_summary(
         horizontal_spacing=0.02,
         vertical_spacing=0.06,
     )
-    fig.add_trace(_heatmap(a, sample, feature_names), row=1, col=1)
+    fig.add_trace(_heatmap(a, sample, feature_names, unit), row=1, col=1)
     by_feature, by_time = values.sum(axis=0), values.sum(axis=1)
     fig.add_trace(
         go.Bar(
@@ -128,7 +141,8 @@ def attribution_summary(
         col=1,
     )
     fig.update_xaxes(title_text="time", row=2, col=1)
-    fig.update_xaxes(title_text="sum over time", row=1, col=2)
+    # The bars beside share the x axis of an empty cell below: give them their own ticks.
+    fig.update_xaxes(title_text="sum over time", showticklabels=True, nticks=3, row=1, col=2)
     fig.update_yaxes(title_text="sum over features", row=2, col=1)
     fig.update_layout(showlegend=False)
     height = 420 + 14 * max(0, len(names) - 10)
@@ -152,7 +166,8 @@ def input_attribution(
     feature_names: Sequence[str] | None = None,
     time_labels: Sequence[object] | None = None,
     units: str | Mapping[str, str] | None = None,
-    max_features: int = 8,
+    max_features: int | None = None,
+    unit: str | None = None,
 ) -> go.Figure:
     """The input series with each point coloured by its attribution, one method at a time.
 
@@ -164,8 +179,10 @@ def input_attribution(
         feature_names: ``(feature,)`` names; default the first attribution's.
         time_labels: ``(time,)`` x-axis labels; default the first attribution's.
         units: the input's unit for every feature (e.g. ``"°C"``), or a unit per feature
-            name; shown in the axis titles.
-        max_features: draw only this many features, the most attributed first.
+            name; shown in each panel's title.
+        max_features: draw only this many features, the most attributed first; default
+            all (:func:`hidden_features` names the ones left out).
+        unit: the unit of the prediction (and so of attributions), for the colour bar.
 
     Returns:
         A figure with one row per feature (its own y axis, so features of different
@@ -183,22 +200,29 @@ def input_attribution(
             f"x has shape {x.shape}; expected (time, feature) = {first.values.shape[1:]}"
         )
     t = _labels(labels, x.shape[0])
-    keep = np.argsort(-np.abs(first.values[sample]).sum(axis=0), kind="stable")[:max_features]
+    keep = _arrays.shown_features(first.values[sample], max_features)
     rows = len(keep) + 1
+    height = (150 if len(keep) <= 3 else 110) * len(keep) + 230
+    units_of = [_unit_of(units, html.unescape(names[j])) for j in keep]
+    panel_titles = [f"{names[j]}{_in(short_unit(u))}" for j, u in zip(keep, units_of, strict=True)]
     fig = make_subplots(
         rows=rows,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.03,
+        vertical_spacing=min(0.12, 30 / max(height - 160, 1)),
         row_heights=[1.0] * len(keep) + [0.8],
+        subplot_titles=[*panel_titles, f"attribution summed over features{_in(unit)}"],
     )
+    # Panel titles on the left above each panel: a rotated y title would not fit units.
+    fig.update_annotations(x=0.0, xanchor="left", font={"size": 12})
     groups = []
     for slot, a in enumerate(attributions.values()):
         values = _f32(a.values[sample])
         bound = _symmetric(values)
-        for row, j in enumerate(keep, start=1):
-            line = _input_line(t, x[:, j], values[:, j], names[j], bound, scale=row == 1)
+        for row, (j, u) in enumerate(zip(keep, units_of, strict=True), start=1):
+            line = _input_line(t, x[:, j], values[:, j], names[j], bound, scale=row == 1, unit=u)
             line.visible = slot == 0
+            line.marker.colorbar.title.text = f"attribution{_in(unit)}"
             fig.add_trace(line, row, 1)
             groups.append(slot)
         by_time = values.sum(axis=1)
@@ -216,21 +240,45 @@ def input_attribution(
             1,
         )
         groups.append(slot)
-    for row, j in enumerate(keep, start=1):
-        unit = units.get(html.unescape(names[j])) if isinstance(units, Mapping) else units
-        title = f"{names[j]} ({esc(unit)})" if unit else names[j]
-        fig.update_yaxes(title_text=_short(title), row=row, col=1)
-    fig.update_yaxes(title_text="sum", row=rows, col=1)
     fig.update_xaxes(title_text="time", row=rows, col=1)
+    fig.update_yaxes(nticks=4)
     methods = [esc(m) for m in attributions]
     masks = [[g == s for g in groups] for s in range(len(methods))]
     titles = [f"input coloured by {m} attribution" for m in methods]
     fig.update_layout(updatemenus=_menu(methods, masks, titles), showlegend=False, bargap=0.1)
-    return _style(fig, titles[0], (150 if len(keep) <= 3 else 110) * len(keep) + 230)
+    return _style(fig, titles[0], height)
+
+
+def short_unit(unit: str | None, limit: int = 20) -> str | None:
+    """A unit short enough for a panel title on a phone: up to its first comma if long.
+
+    >>> short_unit("% per quarter, 100 x log-difference of real GDP")
+    '% per quarter'
+    """
+    if unit is None or len(unit) <= limit:
+        return unit
+    head = unit.split(",")[0].split(" (")[0].strip()
+    return head if len(head) <= limit * 2 else head[: limit - 1] + "…"
+
+
+def _unit_of(units: str | Mapping[str, str] | None, name: str) -> str | None:
+    return units.get(name) if isinstance(units, Mapping) else units
+
+
+def _in(unit: str | None) -> str:
+    """`` (unit)`` for a title, escaped, or nothing when the unit is unknown."""
+    return f" ({esc(unit)})" if unit else ""
 
 
 def _input_line(
-    t: list, y: np.ndarray, attribution: np.ndarray, name: str, bound: float, *, scale: bool
+    t: list,
+    y: np.ndarray,
+    attribution: np.ndarray,
+    name: str,
+    bound: float,
+    *,
+    scale: bool,
+    unit: str | None = None,
 ) -> go.Scatter:
     """One feature's series, each marker coloured by that cell's attribution."""
     return go.Scatter(
@@ -247,20 +295,14 @@ def _input_line(
             "size": 7 if len(t) <= 150 else 4,
             "line": {"width": 0.5, "color": "#555"},
             "showscale": scale,
-            "colorbar": {"title": {"text": "attribution"}, "thickness": 12, "len": 0.5, "y": 0.75},
+            "colorbar": colorbar_below("attribution"),
         },
         customdata=attribution,
         hovertemplate=(
-            f"{name}<br>%{{x}}<br>value = %{{y:.4g}}<br>"
+            f"{name}<br>%{{x}}<br>value = %{{y:.4g}}{' ' + esc(unit) if unit else ''}<br>"
             "attribution = %{customdata:.4g}<extra></extra>"
         ),
     )
-
-
-def _short(escaped: str, limit: int = 24) -> str:
-    """An escaped axis title cut short enough to fit beside a small panel."""
-    text = html.unescape(escaped)
-    return escaped if len(text) <= limit else esc(text[: limit - 1] + "…")
 
 
 def method_comparison(
@@ -283,20 +325,19 @@ def method_comparison(
         feature_names: ``(feature,)`` names; default the first attribution's.
 
     Returns:
-        A figure with per-time lines (top), per-feature bars (bottom left) and the
-        agreement matrix (bottom right).
+        A figure with per-time lines (top), per-feature bars (middle) and the
+        agreement matrix (bottom), stacked so each is readable on a phone.
     """
     methods = list(attributions)
     first = attributions[methods[0]]
     _, names, x = _one(first, sample, feature_names)
+    rows = 3 if agreement is not None else 2
     fig = make_subplots(
-        rows=2,
-        cols=2,
-        specs=[[{"colspan": 2}, None], [{}, {}]],
-        column_widths=[0.58, 0.42],
-        row_heights=[0.5, 0.5],
-        vertical_spacing=0.16,
-        subplot_titles=["share per time step", "share per feature", "rank agreement"],
+        rows=rows,
+        cols=1,
+        row_heights=[0.8, 1.2, 0.8][:rows],
+        vertical_spacing=0.12 if rows == 3 else 0.18,
+        subplot_titles=["share per time step", "share per feature", "rank agreement"][:rows],
     )
     for k, m in enumerate(methods):
         values = np.asarray(attributions[m].values[sample], dtype=np.float64)
@@ -317,13 +358,14 @@ def method_comparison(
         )
         fig.add_trace(
             go.Bar(
-                x=names,
-                y=share.sum(axis=0),
+                x=share.sum(axis=0),
+                y=names,
+                orientation="h",
                 name=esc(m),
                 legendgroup=esc(m),
                 showlegend=False,
                 marker={"color": color},
-                hovertemplate=f"{esc(m)}<br>%{{x}}<br>share = %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{esc(m)}<br>%{{y}}<br>share = %{{x:.3f}}<extra></extra>",
             ),
             row=2,
             col=1,
@@ -342,9 +384,12 @@ def method_comparison(
                 texttemplate="%{text}",
                 hovertemplate="%{y} vs %{x}<br>agreement = %{z:.2f}<extra></extra>",
             ),
-            row=2,
-            col=2,
+            row=3,
+            col=1,
         )
-        fig.update_yaxes(autorange="reversed", row=2, col=2)
+        fig.update_yaxes(autorange="reversed", row=3, col=1)
     fig.update_layout(barmode="group")
-    return _style(fig, "methods side by side", 640)
+    fig.update_yaxes(nticks=5, row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=2, col=1)  # features top to bottom
+    fig.update_xaxes(nticks=5, row=2, col=1)
+    return _style(fig, "methods side by side", 560 if rows == 2 else 820)

@@ -76,16 +76,15 @@ def timescale_figure(memory: Memory) -> go.Figure:
                     hovertemplate="%{text}<extra>" + name + "</extra>",
                 )
             )
+    from explainr.report.figures._common import _style
+
     fig.update_layout(
-        template=TEMPLATE,
-        title=f"Memory per unit: timescale of the {html.escape(memory.gate)} gate "
-        f"(-1 / ln mean gate), module {html.escape(memory.module)!s}",
         xaxis_title="units, sorted by timescale",
         yaxis_title="timescale (steps)",
         yaxis_type="log",
-        height=380,
     )
-    return fig
+    title = f"Timescale per unit of the {html.escape(memory.gate)} gate (−1 / ln mean gate)"
+    return _style(fig, title, 400)
 
 
 def lag_share_figure(memory: Memory) -> go.Figure:
@@ -109,14 +108,11 @@ def lag_share_figure(memory: Memory) -> go.Figure:
             hovertemplate="lag %{x} steps back<br>share %{y:.3f}<extra></extra>",
         )
     )
+    from explainr.report.figures._common import _style
+
     fig.update_layout(
-        template=TEMPLATE,
-        title=(
-            "Memory per input lag: share of the prediction from inputs k steps back "
-            f"(90% within {memory.lag_within(0.9)} steps)"
-        ),
         xaxis_title="lag k (steps before the last)",
         yaxis_title="share of |decomposition|",
-        height=340,
     )
-    return fig
+    title = f"Share of the prediction per input lag (90% within {memory.lag_within(0.9)} steps)"
+    return _style(fig, title, 340)

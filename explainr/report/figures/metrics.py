@@ -32,15 +32,14 @@ def faithfulness_curves(curves: Mapping[str, Mapping[str, Any]], sample: int = 0
 
     Returns:
         A two-panel figure: the model's output as the most-attributed cells are removed
-        (left; a faithful method drops fast) or inserted into the baseline (right; a
+        (top; a faithful method drops fast) or inserted into the baseline (bottom; a
         faithful method rises fast). Dotted lines mark f(x) and f(baseline).
     """
     kinds = ("deletion", "insertion")
     fig = make_subplots(
-        rows=1,
-        cols=2,
-        shared_yaxes=True,
-        horizontal_spacing=0.06,
+        rows=2,
+        cols=1,
+        vertical_spacing=0.2,
         subplot_titles=["deletion (lower is better)", "insertion (higher is better)"],
     )
     reference = None
@@ -66,8 +65,8 @@ def faithfulness_curves(curves: Mapping[str, Mapping[str, Any]], sample: int = 0
                         f"output = %{{y:.4g}}<br>AUC = {float(curve.auc[sample]):.4g}<extra></extra>"
                     ),
                 ),
-                row=1,
-                col=col,
+                row=col,
+                col=1,
             )
     if reference is not None:
         for value, label in (
@@ -81,6 +80,6 @@ def faithfulness_curves(curves: Mapping[str, Mapping[str, Any]], sample: int = 0
                 annotation_position="top left",
             )
     fig.update_xaxes(title_text="share of cells removed", tickformat=".0%", row=1, col=1)
-    fig.update_xaxes(title_text="share of cells inserted", tickformat=".0%", row=1, col=2)
-    fig.update_yaxes(title_text="model output", row=1, col=1)
-    return _style(fig, "faithfulness curves", 400)
+    fig.update_xaxes(title_text="share of cells inserted", tickformat=".0%", row=2, col=1)
+    fig.update_yaxes(title_text="model output", nticks=5)
+    return _style(fig, "faithfulness curves", 640)

@@ -22,6 +22,7 @@ from explainr.report.figures._common import (
     _slot_name,
     _slots,
     _style,
+    colorbar_below,
     esc,
     module_record,
 )
@@ -45,7 +46,10 @@ def gate_heatmap(
         time_factor: average this many consecutive steps per column (for long inputs).
 
     Returns:
-        A figure with one heatmap per (layer, direction, gate); the first is visible.
+        A figure with one heatmap per (layer, direction, gate); the first is visible. Each
+        heatmap's colours span its own data range (symmetric about 0 for tanh gates), so
+        that a gate that stays within 0.2 to 0.7 still shows its variation; the colour bar
+        states that range and the gate's full scale.
 
     >>> import torch, explainr
     >>> gru = torch.nn.GRU(1, 4, num_layers=2, batch_first=True)
@@ -60,15 +64,18 @@ def gate_heatmap(
         for gate, values in rec.gates(layer, direction).items():
             z = _arrays.bin_time(_arrays.unit_matrix(values, sample), time_factor)
             tanh = rec.cell_kind.is_tanh(gate)
+            lo, hi = _data_range(z, tanh)
             traces.append(
                 go.Heatmap(
                     z=z,
                     x=_labels(time_labels, rec.time_steps, time_factor),
                     y=list(range(z.shape[0])),
-                    zmin=-1.0 if tanh else 0.0,
-                    zmax=1.0,
+                    zmin=lo,
+                    zmax=hi,
                     colorscale=DIVERGING if tanh else SEQUENTIAL,
-                    colorbar={"title": {"text": "value"}, "thickness": 12},
+                    colorbar=colorbar_below(
+                        f"{gate} gate: {lo:.2f} to {hi:.2f} (full scale {_SCALE[tanh]})"
+                    ),
                     hovertemplate=f"unit %{{y}}<br>%{{x}}<br>{gate} gate = %{{z:.2f}}<extra></extra>",
                     visible=not traces,
                 )
@@ -83,6 +90,74 @@ def gate_heatmap(
     fig.update_xaxes(title_text="time")
     fig.update_yaxes(title_text="unit", autorange="reversed")
     return _style(fig, titles[0], 460)
+
+
+_SCALE = {False: "0 to 1", True: "−1 to 1"}
+
+
+def _data_range(z: np.ndarray, tanh: bool) -> tuple[float, float]:
+    """The colour range of one gate heatmap: its data's, symmetric about 0 for tanh."""
+    finite = z[np.isfinite(z)]
+    if finite.size == 0:
+        return (-1.0, 1.0) if tanh else (0.0, 1.0)
+    if tanh:
+        top = max(float(np.abs(finite).max()), 1e-6)
+        return -top, top
+    lo, hi = float(finite.min()), float(finite.max())
+    return (lo, hi) if hi > lo else (lo - 0.01, hi + 0.01)
+
+
+def gate_distributions(
+    record: ModuleRecord | Trace, sample: int | None = None, *, module: str | None = None
+) -> go.Figure:
+    """How each gate's values spread, per layer: one box per gate and layer.
+
+    The boxes are drawn from five numbers (min, quartiles, max) per gate, so the figure
+    stays small however long the input; a gate that never saturates shows as a box well
+    inside 0 to 1.
+
+    Args:
+        record: one recorded module, or a trace with ``module``.
+        sample: batch index, or None to pool every sample of the batch.
+        module: module name when ``record`` is a whole trace of several modules.
+
+    Returns:
+        A figure with one box trace per (layer, direction): gates along x, values along y.
+
+    >>> import torch, explainr
+    >>> lstm = torch.nn.LSTM(1, 4, num_layers=2, batch_first=True)
+    >>> with explainr.record(lstm) as rec:
+    ...     _ = lstm(torch.randn(2, 9, 1))
+    >>> len(gate_distributions(rec.trace[""]).data)
+    2
+    """
+    rec = module_record(record, module)
+    fig = go.Figure()
+    for slot, (layer, direction) in enumerate(_slots(rec)):
+        gates = rec.gates(layer, direction)
+        if not gates:
+            continue
+        stats = [_arrays.spread(_arrays.unit_matrix(v, sample)) for v in gates.values()]
+        name = _slot_name(rec, layer, direction)
+        fig.add_trace(
+            go.Box(
+                x=[f"{g} gate" for g in gates],
+                name=name,
+                marker={"color": _COLORS[slot % len(_COLORS)]},
+                boxmean=True,
+                **{k: [st[k] for st in stats] for k in _BOX_KEYS},
+                hoverinfo="x+y+name",
+            )
+        )
+    if not fig.data:
+        raise ExplainrError(f"no gates were kept for {rec.name!r}; record with gates=None")
+    fig.update_layout(boxmode="group")
+    fig.update_yaxes(title_text="gate value", nticks=6)
+    title = f"{esc(rec.name or 'model')} · gate values (min, quartiles, max; dashed: mean)"
+    return _style(fig, title, 380)
+
+
+_BOX_KEYS = ("lowerfence", "q1", "median", "q3", "upperfence", "mean")
 
 
 def state_trajectories(

@@ -33,7 +33,9 @@ def _attribution_section(
         labels = labels_for(report, a.values.shape[1], None)
         if labels is not None:
             a = with_labels(a, labels)
-    fig = figures.attribution_summary(a, s, feature_names=names_for(report, item))
+    fig = figures.attribution_summary(
+        a, s, feature_names=names_for(report, item), unit=report.prediction_unit
+    )
     delta = float(a.prediction[s] - a.baseline_prediction[s])
     text = (
         f"Each cell is its share of f(x) − f(baseline) = {delta:.4g} according to "

@@ -12,6 +12,9 @@ from explainr.report.sections._common import Figures, Section, paragraph, sectio
 METRIC_HELP = {
     "completeness": "|sum of attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)|: "
     "how much of the prediction change the attributions account for (0 is exact).",
+    "surrogate_r2": "LIME is not additive, so its values need not sum to f(x) − f(baseline); "
+    "what it promises is a local linear surrogate, and this is that surrogate's weighted R² "
+    "on its perturbed samples (1 is a perfect fit), as lime reports it.",
     "deletion_auc": "area under f as the most-attributed cells are replaced by the baseline "
     "first: lower means the method found what the prediction needs.",
     "insertion_auc": "area under f as the most-attributed cells are put back into the baseline "
@@ -19,6 +22,7 @@ METRIC_HELP = {
 }
 METRIC_TITLES = {
     "completeness": "completeness error",
+    "surrogate_r2": "surrogate fit R²",
     "deletion_auc": "deletion AUC",
     "insertion_auc": "insertion AUC",
 }
@@ -30,11 +34,18 @@ def render(report: Contents, figure: Figures) -> list[Section]:
 
 def _metrics_section(report: Contents, figure: Figures) -> Section:
     rows: dict[str, dict[str, float]] = {}
+    not_additive = set()
     for item in report.attributions:
-        a = item.attribution
-        rows.setdefault(a.method, {})["completeness"] = float(a.completeness_error[item.sample])
+        own = _own_check(item.attribution, item.sample)
+        rows.setdefault(item.attribution.method, {}).update(own)
+        if "completeness" not in own:
+            not_additive.add(item.attribution.method)
     for method, values in report.metrics.items():
-        rows.setdefault(method, {}).update(values)
+        # A method that is not additive promises no completeness: show what it promises.
+        shown = {
+            k: v for k, v in values.items() if k != "completeness" or method not in not_additive
+        }
+        rows.setdefault(method, {}).update(shown)
     names: list[str] = []
     for values in rows.values():
         names += [n for n in values if n not in names]
@@ -49,12 +60,25 @@ def _metrics_section(report: Contents, figure: Figures) -> Section:
     inner = paragraph(text) + table + f"<dl>{help_items}</dl>"
     if report.curves:
         inner += "<h3>Deletion and insertion curves</h3>" + paragraph(
-            "The model's output as the cells a method ranks highest are removed first (left) "
-            "or put back into the baseline first (right). The areas under these curves are "
+            "The model's output as the cells a method ranks highest are removed first (top) "
+            "or put back into the baseline first (bottom). The areas under these curves are "
             "the AUCs above."
         )
         inner += figure(figures.faithfulness_curves(report.curves, report.curves_sample))
     return section("metrics", "Metrics", "Faithfulness metrics", inner)
+
+
+NOT_ADDITIVE = ("lime", "occlusion")
+
+
+def _own_check(a, sample: int) -> dict[str, float]:
+    """What the method itself promises: completeness when additive, LIME's surrogate fit."""
+    r2 = a.settings.get("r2")
+    if a.method == "lime" and isinstance(r2, list | tuple) and len(r2) > sample:
+        return {"surrogate_r2": float(r2[sample])}
+    if a.method in NOT_ADDITIVE or a.partial:
+        return {}
+    return {"completeness": float(a.completeness_error[sample])}
 
 
 def _metric_title(name: str) -> str:

@@ -112,12 +112,21 @@ def _prediction_card(report: Contents) -> str:
                 _num(fb),
                 _num(fx - fb),
                 _num(float(a.values[s].sum())),
-                f"{a.seconds:.2f}",
+                f"{a.seconds:.2f} s",
             ]
         )
     if not rows:
         return ""
-    header = ["method", "target", "f(x)", "f(baseline)", "difference", "sum of attr.", "s"]
+    unit = f" ({report.prediction_unit})" if report.prediction_unit else ""
+    header = [
+        "method",
+        "target",
+        f"f(x){unit}",
+        "f(baseline)",
+        "difference",
+        "sum of attributions",
+        "time taken",
+    ]
     return (
         "<h3>Prediction</h3><p class='explain'>f(x) is the model's output for the explained "
         "target; each method explains its difference from the output at its baseline.</p>"
@@ -126,14 +135,48 @@ def _prediction_card(report: Contents) -> str:
 
 
 def _settings_card(report: Contents) -> str:
-    items: list[tuple[str, object]] = list(report.settings.items())
+    items: list[tuple[str, object]] = [
+        (_setting_name(k), _setting(v)) for k, v in report.settings.items()
+    ]
     for item in report.attributions:
         a = item.attribution
         extra = dict(a.settings)
         if a.grouped:
             extra.update(window=a.window, group_by=a.group_by)
-        items.append((a.method, ", ".join(f"{k}={v}" for k, v in extra.items()) or "defaults"))
+        text = ", ".join(f"{_setting_name(k)} {_setting(v)}" for k, v in extra.items())
+        items.append((a.method, text or "defaults"))
     return f"<h3>Settings</h3>{_dl(items)}" if items else ""
+
+
+SETTING_NAMES = {
+    "r2": "surrogate fit R²",
+    "n_steps": "steps",
+    "n_samples": "samples",
+    "kernel_width": "kernel width",
+    "group_by": "grouped by",
+    "baselines": "baselines",
+    "groups": "groups",
+}
+
+
+def _setting_name(key: str) -> str:
+    return SETTING_NAMES.get(key, key.replace("_", " "))
+
+
+def _setting(value: object) -> str:
+    """A setting as a person reads it: 3 significant digits, short lists, a range for long."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        if len(value) == 1:
+            return _setting(value[0])
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        if numbers and len(value) > 4:
+            return f"{_setting(min(value))} to {_setting(max(value))} ({len(value)} values)"
+        return "[" + ", ".join(_setting(v) for v in value) + "]"
+    return str(value)
 
 
 def _dl(items: Sequence[tuple[str, object]]) -> str:

@@ -67,8 +67,10 @@ def _trace_section(
         parts.append(
             paragraph(
                 "How open each gate of each unit was at every step (sigmoid gates run from 0, "
-                "closed, to 1, open; the candidate gate from −1 to 1). Pick the gate, layer and "
-                "direction from the menu; hover for unit, time and value. " + QUANTISED_NOTE
+                "closed, to 1, open; the candidate gate from −1 to 1). Each heatmap's colours "
+                "span the values it holds, stated on its colour bar, so small variation shows. "
+                "Pick the gate, layer and direction from the menu; hover for unit, time and "
+                "value. " + QUANTISED_NOTE
             )
         )
         parts.append(figure(figures.gate_heatmap(rec, s, time_labels=labels, time_factor=factor)))
@@ -82,6 +84,15 @@ def _trace_section(
     if any(
         key[0].startswith("gate:") and not rec.cell_kind.is_tanh(key[0][5:]) for key in rec.data
     ):
+        parts.append("<h3>Gate values</h3>")
+        parts.append(
+            paragraph(
+                "How the values of each gate spread over every unit, step and window of the "
+                "batch, per layer: the box spans the middle half, the whiskers the extremes, "
+                "the dashed line is the mean."
+            )
+        )
+        parts.append(figure(figures.gate_distributions(rec)))
         parts.append("<h3>Gate saturation</h3>")
         parts.append(
             paragraph(
@@ -92,9 +103,24 @@ def _trace_section(
                 "near the origin are seldom saturated and respond to the input."
             )
         )
+        if not _saturates(rec):
+            parts.append(
+                '<p class="note">No sigmoid gate of this module is ever below 0.1 or above '
+                "0.9, so every marker sits at the origin: its gates respond to the input "
+                "rather than switch fully. Their spread is in the gate values above.</p>"
+            )
         parts.append(figure(figures.gate_saturation(rec)))
     heading = f"Inside the model: {esc(name)} ({esc(rec.cell_kind.title)})"
     return section(f"inside-{k}", f"Inside: {name}", heading, "".join(parts))
+
+
+def _saturates(rec) -> bool:
+    """Whether any sigmoid gate value of the batch is below 0.1 or above 0.9."""
+    for key, values in rec.data.items():
+        sigmoid = key[0].startswith("gate:") and not rec.cell_kind.is_tanh(key[0][5:])
+        if sigmoid and bool(((values < 0.1) | (values > 0.9)).any()):
+            return True
+    return False
 
 
 def _units_text(report: Contents, item: TraceItem) -> str:
