@@ -536,6 +536,9 @@ def _finish(
             sample=len(run.x) - 1,
             raw=run.raw[-1],
             input_units=units,
+            prediction_unit=run.card.unit(run.card.target)
+            if run.card and run.card.target
+            else None,
             **options,
             **report,
         )

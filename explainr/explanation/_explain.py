@@ -66,6 +66,7 @@ class Explanation:
         shown = self.presentation
         rep = Report(
             shown.title,
+            prediction_unit=shown.prediction_unit,
             data_summary=shown.data_summary,
             time_labels=shown.time_labels,
             settings=self.settings,
@@ -116,6 +117,7 @@ def explain(
     data_summary: str | Mapping[str, object] | None = None,
     raw: Any = None,
     input_units: str | Mapping[str, str] | None = None,
+    prediction_unit: str | None = None,
     sample: int = 0,
     metrics: bool = True,
     memory: bool = True,
@@ -146,6 +148,7 @@ def explain(
             DataFrame or array, drawn in the report instead of ``x``.
         input_units: the input's unit (one for all features, or one per feature name), for
             the report's axis titles.
+        prediction_unit: the unit of the model's output, for f(x) and the colour bars.
         sample: batch index shown in the report.
         metrics: compute deletion/insertion curves for every method (costs model calls).
         memory: compute the model's memory (:func:`explainr.memory`) when its structure
@@ -224,6 +227,7 @@ def explain(
             data_summary=data_summary,
             raw=raw,
             input_units=input_units,
+            prediction_unit=prediction_unit,
             sample=sample,
             time_labels=labels,
             feature_names=names,

@@ -25,6 +25,7 @@ class ReportOptions:
         time_labels: ``(time,)`` labels for every time axis.
         feature_names: ``(feature,)`` names.
         model_summary: the model's recurrent modules and sizes, for the header.
+        prediction_unit: the unit of the model's output, for f(x) and colour bars.
     """
 
     title: str = "explainr report"
@@ -35,6 +36,7 @@ class ReportOptions:
     time_labels: list[str] | None = None
     feature_names: list[str] | None = None
     model_summary: dict[str, Any] | None = None
+    prediction_unit: str | None = None
 
     @staticmethod
     def summarise(model: torch.nn.Module) -> dict[str, Any]:
