@@ -112,7 +112,7 @@ def lag_share_figure(memory: Memory) -> go.Figure:
 
     fig.update_layout(
         xaxis_title="lag k (steps before the last)",
-        yaxis_title="share of |decomposition|",
+        yaxis_title="share",
     )
     title = f"Share of the prediction per input lag (90% within {memory.lag_within(0.9)} steps)"
     return _style(fig, title, 340)
