@@ -2,12 +2,13 @@
 
 Speed (BENCHMARKS.md setting): the 2-layer LSTM of benchmarks/attribution.py (T=100, F=8,
 H=64, trained on y = sum of x[:, 80:95, 0:2]), 16 windows, CPU, 2 threads; one fused float32
-forward of the 16 windows, LRP, IG (n_steps=50) and CD (10 time blocks) alternated, median
-of the repeats after a warm-up. Ratios come from the same run.
+forward of the 16 windows, LRP (absorbed, redistributed) and IG (n_steps=50) alternated, median
+of 7 repeats after a warm-up; the load average is printed. Ratios come from the same run.
 
 Faithfulness, on three planted models: the share of |attribution| inside the planted box
-(mean over all cells of all windows) and the deletion curve's relative AUC (cells removed
-largest |value| first, replaced by zeros; lower is more faithful; mean over windows):
+(mean over all cells of all windows), the deletion curve's relative AUC (cells removed
+largest |value| first, replaced by zeros; lower is more faithful; mean over windows) and
+the time of one call per window and over one fused forward of the same windows (timed once):
 - ``bench``: the timed model above, 8 windows (box = steps 80..94 x features 0..1);
 - ``zoo planted_lstm``: the zoo's 1-layer LSTM (T=30, F=5, box = steps 10..14 x f2, f3);
 - ``column``: a 1-layer LSTM trained here on y = sum of feature 0 over all 30 steps (a box
@@ -20,6 +21,7 @@ Grouped methods (CD, kernel SHAP) use ``group_by="time_feature"`` blocks of ``wi
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -78,6 +80,13 @@ def faithfulness(
 ) -> list[dict[str, Any]]:
     """Box share and deletion relative AUC of every method on one planted model."""
     rows = []
+    forwards = []
+    for _ in range(6):  # the first is a warm-up
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(x)
+        forwards.append(time.perf_counter() - start)
+    forward = float(np.median(forwards[1:]))
     for method, label, kw in METHODS:
         kw = dict(kw)
         if kw.pop("grouped", False):
@@ -96,13 +105,15 @@ def faithfulness(
                 "box": share,
                 "deletion": float(np.mean(curve.relative_auc)),
                 "ms": seconds * 1e3 / len(x),
+                "x_forward": seconds / forward,
             }
         )
     return rows
 
 
 def speed(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, float]:
-    """Median seconds of a fused forward, LRP, IG and CD on the same windows."""
+    """Median seconds of a fused forward, LRP (both bias rules) and IG on the same windows
+    (CD and kernel SHAP, seconds per window, are timed once each in the faithfulness table)."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -115,8 +126,8 @@ def speed(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, float]:
         {
             "forward": forward,
             "lrp": run("lrp"),
+            "lrp_redistributed": run("lrp", lrp_bias="redistributed"),
             "integrated_gradients": run("integrated_gradients"),
-            "contextual_decomposition": run("contextual_decomposition"),
         },
         repeats,
         True,
@@ -132,7 +143,7 @@ def main() -> None:
     quick = args.quick
     bench, x, _ = trained_model(5 if quick else 150)
     windows = x[:4] if quick else x
-    times = speed(bench, windows, 1 if quick else 5)
+    times = speed(bench, windows, 1 if quick else 7)
     print_speed(times, len(windows), quick)
     zoo = explainr.zoo.load("planted_lstm")
     zoo_x, _ = zoo.windows(last=4 if quick else 16)
@@ -146,7 +157,8 @@ def main() -> None:
         for r in faithfulness(name, model, xs, box, window):
             print(
                 f"| {r['model']:<17} | {r['method']:<26} | {r['setting']:<9} | "
-                f"{r['box']:>9.3f} | {r['deletion']:>8.3f} | {r['ms']:>8.1f} |",
+                f"{r['box']:>9.3f} | {r['deletion']:>8.3f} | {r['ms']:>8.1f} | "
+                f"{r['x_forward']:>9.1f} |",
                 flush=True,
             )
 
@@ -154,7 +166,8 @@ def main() -> None:
 def print_speed(times: dict[str, float], n: int, quick: bool) -> None:
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M')} recurrent methods: torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.machine()}"
+        f"{torch.get_num_threads()} threads, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         + (" -- QUICK SMOKE RUN, numbers not meaningful" if quick else "")
     )
     print(f"Speed: 2-layer LSTM T=100 F=8 H=64, {n} windows, median, alternating")
@@ -162,8 +175,8 @@ def print_speed(times: dict[str, float], n: int, quick: bool) -> None:
     print("|" + "|".join("-" * w for w in (38, 11, 11, 11)) + "|")
     for name, label in (
         ("forward", "fused float32 forward"),
-        ("lrp", "lrp"),
-        ("contextual_decomposition", "contextual_decomposition (10 blocks)"),
+        ("lrp", "lrp (absorbed)"),
+        ("lrp_redistributed", "lrp (redistributed)"),
         ("integrated_gradients", "integrated_gradients n_steps=50"),
     ):
         ms = times[name] * 1e3 / n
@@ -171,6 +184,7 @@ def print_speed(times: dict[str, float], n: int, quick: bool) -> None:
             f"| {label:<36} | {ms:>9.2f} | {times[name] / times['forward']:>9.1f} | "
             f"{times['integrated_gradients'] / times[name]:>9.1f} |"
         )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     lrp_fwd = times["lrp"] / times["forward"]
     lrp_ig = times["integrated_gradients"] / times["lrp"]
     print(
@@ -188,9 +202,9 @@ def print_faithfulness_header() -> None:
     )
     print(
         f"| {'model':<17} | {'method':<26} | {'setting':<9} | {'box share':>9} | "
-        f"{'deletion':>8} | {'ms/win':>8} |"
+        f"{'deletion':>8} | {'ms/win':>8} | {'x forward':>9} |"
     )
-    print("|" + "|".join("-" * w for w in (19, 28, 11, 11, 10, 10)) + "|", flush=True)
+    print("|" + "|".join("-" * w for w in (19, 28, 11, 11, 10, 10, 11)) + "|", flush=True)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ class _Rule:
 
 
 def _sign(z: Tensor) -> Tensor:
-    return torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+    """+1 where ``z >= 0`` (zero included), else -1, in ``z``'s dtype."""
+    return torch.where(z >= 0, z.new_ones(()), z.new_full((), -1.0))
 
 
 def _batch_ids(a: Analysis) -> dict[int, Tensor]:
@@ -209,96 +210,123 @@ def _recurrent(a: Analysis, relevance: Tensor, rule: _Rule, lost: Tensor) -> tup
     return (below if rec.batch_first else below.transpose(0, 1)), initial
 
 
-def _two_term_sum(
-    first: Tensor, second: Tensor, total: Tensor, relevance: Tensor, rule: _Rule, lost: Tensor
+def _shifted(seq: Tensor) -> Tensor:
+    """``seq`` one step later: position t holds step t-1, position 0 the zero initial state."""
+    return torch.cat([seq.new_zeros(seq.shape[0], 1, seq.shape[2]), seq[:, :-1]], dim=1)
+
+
+def _back_scan(
+    on_top: Tensor,
+    alpha: Tensor,
+    coef: Tensor,
+    h_prev: Tensor,
+    w_h: Tensor,
+    rho: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
-    """ε-rule on ``total = first + second`` elementwise (N = 2 connected inputs)."""
-    s = _sign(total)
-    q = relevance / (total + rule.eps * s)
-    rest = rule.eps * s * q
-    if rule.redistribute:
-        return first * q + rest / 2, second * q + rest / 2
-    lost += rest.sum(-1)
-    return first * q, second * q
+    """The step-by-step part of a layer's backward pass, all windows and units at once.
 
+    Every rule of a step is linear in the relevance ``R_t`` ``(B, H)`` on the step's carried
+    state (LSTM ``c_t``, GRU ``h_t``) with coefficients that depend on the forward values only,
+    precomputed for all steps ``(B, T, H)``: ``alpha`` passes it to the carried state one step
+    back, ``coef`` turns it into the ``q`` of the recurrent matrix (whose ε-rule share is
+    ``h_{t-1} ⊙ (q @ w_h)``) and ``rho`` (redistribution only) gives the per-input share of the
+    bias and stabiliser relevance. So ``R_{t-1} = on_top_{t-1} + alpha_t R_t +
+    h_{t-1} ⊙ ((coef_t R_t) @ w_h) [+ Σ rho_t R_t]``.
 
-def _matrix(
-    v: Tensor, weight: Tensor, bias: Tensor, z: Tensor, relevance: Tensor, n: int, rule: _Rule
-) -> tuple[Tensor, Tensor, Tensor]:
-    """ε-rule on ``z = v @ weight.T + (other inputs) + bias``: the share of ``v``, the
-    stabiliser-and-bias relevance per window, and ``q = R / (z + ε sign z)``."""
-    s = _sign(z)
-    q = relevance / (z + rule.eps * s)
-    rest = ((bias + rule.eps * s) * q).sum(-1)
-    return v * (q @ weight), rest, q
+    Returns ``R`` ``(B, T, H)`` and the relevance left on the initial states ``(B,)``.
+    """
+    relevance = on_top.clone()
+    for t in range(relevance.shape[1] - 1, 0, -1):
+        r, below = relevance[:, t], relevance[:, t - 1]
+        below.addcmul_(h_prev[:, t], torch.mm(r * coef[:, t], w_h)).addcmul_(alpha[:, t], r)
+        if rho is not None:
+            below += (rho[:, t] * r).sum(-1, keepdim=True)
+    first = relevance[:, 0]
+    initial = (alpha[:, 0] * first).sum(-1)  # h_{-1} = 0: nothing through the matrix
+    if rho is not None:
+        initial += first.shape[-1] * (rho[:, 0] * first).sum(-1)
+    return relevance, initial
 
 
 def _lstm_back(
     w: LayerWeights, run: Run, on_h: Tensor, rule: _Rule, lost: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """One LSTM layer and direction: relevance ``(B, T, in)`` on its input, and on h0, c0."""
+    """One LSTM layer and direction: relevance ``(B, T, in)`` on its input, and on h0, c0.
+
+    Per step: ``h_t = o ⊙ tanh(c_t)`` gives all of its relevance to ``c_t``; the sum
+    ``c_t = f ⊙ c_{t-1} + i ⊙ g`` splits it by the ε-rule; ``f ⊙ c_{t-1}`` gives its share to
+    ``c_{t-1}``, ``i ⊙ g`` to ``g`` and through ``g``'s pre-activation
+    ``W_x x_t + W_h h_{t-1} + b`` to ``x_t`` and ``h_{t-1}`` (ε-rule).
+    """
     v, x = run.values, run.x
-    _, steps, hidden = v["h"].shape
+    hidden = v["h"].shape[-1]
     n_inputs = x.shape[-1] + hidden
     g = slice(2 * hidden, 3 * hidden)
     w_x, w_h, b = w.w_ih[g], w.w_hh[g], (w.b_ih + w.b_hh)[g]
-    r_h = torch.zeros_like(on_h[:, 0])
-    r_c = torch.zeros_like(on_h[:, 0])
-    qs, shares = [], []
-    for t in reversed(range(steps)):
-        r_c = r_c + r_h + on_h[:, t]  # h_t = o ⊙ tanh(c_t): all of it to c_t
-        c_prev = v["c"][:, t - 1] if t else torch.zeros_like(r_c)
-        h_prev = v["h"][:, t - 1] if t else torch.zeros_like(r_c)
-        r_fc, r_ig = _two_term_sum(
-            v["f"][:, t] * c_prev, v["i"][:, t] * v["g"][:, t], v["c"][:, t], r_c, rule, lost
-        )
-        r_h, rest, q = _matrix(h_prev, w_h, b, v["g_pre"][:, t], r_ig, n_inputs, rule)
-        share = _settle(rest, n_inputs, rule, lost)
-        r_h = r_h + share[:, None]
-        r_c = r_fc  # f ⊙ c_{t-1}: all of it to c_{t-1}
-        qs.append(q)
-        shares.append(share)
-    q_all = torch.stack(qs[::-1], dim=1)
-    share_all = torch.stack(shares[::-1], dim=1)
-    on_x = x * (q_all @ w_x) + share_all[..., None]
-    return on_x, (r_h + r_c).sum(-1)
+    c, g_pre, eps = v["c"], v["g_pre"], rule.eps
+    stab_c = eps * _sign(c)
+    den_c = c + stab_c
+    keep, new = v["f"] * _shifted(c), v["i"] * v["g"]
+    if rule.redistribute:  # the stabiliser's relevance shared by the sum's two terms
+        keep += stab_c / 2
+        new += stab_c / 2
+    stab_g = eps * _sign(g_pre)
+    alpha = keep / den_c
+    kappa = new / (den_c * (g_pre + stab_g))  # q of g's pre-activation per unit of R_c
+    bias_g = b + stab_g
+    rho = bias_g * kappa / n_inputs if rule.redistribute else None
+    relevance, initial = _back_scan(on_h, alpha, kappa, _shifted(v["h"]), w_h, rho)
+    q = relevance * kappa
+    on_x = x * (q @ w_x)
+    if rule.redistribute:
+        on_x += (bias_g * q).sum(-1, keepdim=True) / n_inputs
+    else:
+        lost += (stab_c / den_c * relevance).sum((1, 2)) + (bias_g * q).sum((1, 2))
+    return on_x, initial
 
 
 def _gru_back(
     w: LayerWeights, run: Run, on_h: Tensor, rule: _Rule, lost: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """One GRU layer and direction: relevance ``(B, T, in)`` on its input, and on h0."""
+    """One GRU layer and direction: relevance ``(B, T, in)`` on its input, and on h0.
+
+    Per step: ``h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}`` splits by the ε-rule; ``z ⊙ h_{t-1}`` gives
+    its share to ``h_{t-1}``; ``(1 - z) ⊙ n`` to ``n``'s pre-activation
+    ``W_in x_t + b_in + r ⊙ s``, shared (ε-rule) by ``x_t`` and ``r ⊙ s``, whose share goes to
+    ``s = W_hn h_{t-1} + b_hn`` and from it (ε-rule) to ``h_{t-1}``.
+    """
     v, x = run.values, run.x
-    _, steps, hidden = v["h"].shape
+    hidden = v["h"].shape[-1]
     n = slice(2 * hidden, 3 * hidden)
     w_x, b_x, w_h, b_h = w.w_ih[n], w.b_ih[n], w.w_hh[n], w.b_hh[n]
-    r_h = torch.zeros_like(on_h[:, 0])
-    qs, shares = [], []
-    for t in reversed(range(steps)):
-        r_ht = r_h + on_h[:, t]
-        h_prev = v["h"][:, t - 1] if t else torch.zeros_like(r_ht)
-        z = v["z"][:, t]
-        r_n, r_keep = _two_term_sum(
-            (1 - z) * v["n"][:, t], z * h_prev, v["h"][:, t], r_ht, rule, lost
-        )
-        gated = v["r"][:, t] * v["s"][:, t]  # r ⊙ s: one input of n's pre-activation
-        sn = _sign(v["n_pre"][:, t])
-        q = r_n / (v["n_pre"][:, t] + rule.eps * sn)
-        rest_n = (b_x + rule.eps * sn) * q  # (B, H): shared by x's E inputs and r_j s_j
-        share = _settle(rest_n.sum(-1), x.shape[-1] + 1, rule, lost)
-        r_s = gated * q + (rest_n / (x.shape[-1] + 1) if rule.redistribute else 0)  # all to s
-        on_prev, rest, _ = _matrix(h_prev, w_h, b_h, v["s"][:, t], r_s, hidden, rule)
-        r_h = r_keep + on_prev + _settle(rest, hidden, rule, lost)[:, None]
-        qs.append(q)
-        shares.append(share)
-    q_all = torch.stack(qs[::-1], dim=1)
-    share_all = torch.stack(shares[::-1], dim=1)
-    return x * (q_all @ w_x) + share_all[..., None], r_h.sum(-1)
-
-
-def _settle(rest: Tensor, n_inputs: int, rule: _Rule, lost: Tensor) -> Tensor:
-    """Bias-and-stabiliser relevance ``(B,)``: per-input share if redistributed, else absorbed."""
+    h, n_pre, s, eps = v["h"], v["n_pre"], v["s"], rule.eps
+    h_prev = _shifted(h)
+    n_x = x.shape[-1] + 1  # n's pre-activation: x's inputs and r ⊙ s
+    stab_h = eps * _sign(h)
+    den_h = h + stab_h
+    new, keep = (1 - v["z"]) * v["n"], v["z"] * h_prev
     if rule.redistribute:
-        return rest / n_inputs
-    lost += rest
-    return torch.zeros_like(rest)
+        new += stab_h / 2
+        keep += stab_h / 2
+    stab_n = eps * _sign(n_pre)
+    kappa = new / (den_h * (n_pre + stab_n))  # q of n's pre-activation per unit of R_h
+    bias_n = b_x + stab_n
+    gated = v["r"] * s
+    if rule.redistribute:
+        gated = gated + bias_n / n_x
+    stab_s = eps * _sign(s)
+    nu = kappa * gated / (s + stab_s)  # q of s per unit of R_h
+    bias_s = b_h + stab_s
+    rho = bias_s * nu / hidden if rule.redistribute else None
+    relevance, initial = _back_scan(on_h, keep / den_h, nu, h_prev, w_h, rho)
+    q = relevance * kappa
+    on_x = x * (q @ w_x)
+    if rule.redistribute:
+        on_x += (bias_n * q).sum(-1, keepdim=True) / n_x
+    else:
+        lost += (
+            (stab_h / den_h * relevance).sum((1, 2))
+            + (bias_n * q).sum((1, 2))
+            + (bias_s * nu * relevance).sum((1, 2))
+        )
+    return on_x, initial

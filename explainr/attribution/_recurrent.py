@@ -107,24 +107,84 @@ def recurrent_of(module: nn.Module, name: str, method: str) -> Recurrent:
 def forward(rec: Recurrent, x: Tensor) -> tuple[tuple, list[list[Run]]]:
     """Run ``rec`` on ``x`` (the module's layout) keeping everything.
 
+    LSTM and GRU layers take their hidden sequences from PyTorch's fused kernel (one call per
+    layer, both directions) and recompute the gates from them with one batched matrix product
+    per layer and direction; only the LSTM cell state is scanned step by step (one fused
+    multiply-add per step, all layers and directions at once). Peephole LSTMs are stepped.
+
     Returns the module's own result (``(output, (h_n, c_n))`` or ``(output, h_n)``, float64)
     and the runs ``[layer][direction]``.
     """
     seq = x if rec.batch_first else x.transpose(0, 1)  # (B, T, in)
     runs: list[list[Run]] = []
     for layer in rec.weights:
-        row = []
-        for d, w in enumerate(layer):
-            inp = seq.flip(1) if d else seq
-            row.append(_lstm(w, inp) if rec.has_cell else _gru(w, inp))
+        if rec.kind == "peephole_lstm":
+            row = [_lstm(w, seq.flip(1) if d else seq) for d, w in enumerate(layer)]
+        else:
+            row = _fused_layer(rec, layer, seq)
         runs.append(row)
         seq = torch.cat([_aligned(r.values["h"], d) for d, r in enumerate(row)], dim=-1)
+    if rec.kind == "lstm":
+        _scan_cells([r for row in runs for r in row])
     output = seq if rec.batch_first else seq.transpose(0, 1)
     h_n = torch.stack([r.values["h"][:, -1] for row in runs for r in row])
     if not rec.has_cell:
         return (output, h_n), runs
     c_n = torch.stack([r.values["c"][:, -1] for row in runs for r in row])
     return (output, (h_n, c_n)), runs
+
+
+def _fused_layer(rec: Recurrent, layer: list[LayerWeights], seq: Tensor) -> list[Run]:
+    """One ``nn.LSTM``/``nn.GRU`` layer (all directions): hidden sequences from the fused
+    kernel, gates recomputed batched over time; LSTM ``c`` is filled in by `_scan_cells`."""
+    batch = seq.shape[0]
+    hidden = rec.hidden
+    params = [t for w in layer for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)]
+    h0 = seq.new_zeros(len(layer), batch, hidden)
+    bidirectional = len(layer) == 2
+    if rec.has_cell:
+        out = torch.lstm(seq, (h0, h0), params, True, 1, 0.0, False, bidirectional, True)[0]
+    else:
+        out = torch.gru(seq, h0, params, True, 1, 0.0, False, bidirectional, True)[0]
+    row = []
+    for d, w in enumerate(layer):
+        inp = _aligned(seq, d)
+        h = _aligned(out[..., d * hidden : (d + 1) * hidden], d).contiguous()
+        h_prev = torch.cat([h.new_zeros(batch, 1, hidden), h[:, :-1]], dim=1)
+        row.append(
+            _lstm_gates(w, inp, h, h_prev) if rec.has_cell else _gru_gates(w, inp, h, h_prev)
+        )
+    return row
+
+
+def _lstm_gates(w: LayerWeights, x: Tensor, h: Tensor, h_prev: Tensor) -> Run:
+    pre = torch.baddbmm(
+        (w.b_ih + w.b_hh).expand(x.shape[0], 1, -1), x, w.w_ih.T.expand(x.shape[0], -1, -1)
+    )
+    pre.baddbmm_(h_prev, w.w_hh.T.expand(x.shape[0], -1, -1))
+    pre_g = pre.chunk(4, dim=-1)[2]
+    i, f, _, o = torch.sigmoid(pre).chunk(4, dim=-1)  # one contiguous pass beats three views
+    return Run(x, {"i": i, "f": f, "g": torch.tanh(pre_g), "o": o, "g_pre": pre_g, "h": h})
+
+
+def _gru_gates(w: LayerWeights, x: Tensor, h: Tensor, h_prev: Tensor) -> Run:
+    pre_x = x @ w.w_ih.T + w.b_ih
+    pre_h = h_prev @ w.w_hh.T + w.b_hh
+    xr, xz, xn = pre_x.chunk(3, dim=-1)
+    hr, hz, s = pre_h.chunk(3, dim=-1)
+    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    n_pre = xn + r * s
+    return Run(x, {"r": r, "z": z, "n": torch.tanh(n_pre), "n_pre": n_pre, "s": s, "h": h})
+
+
+def _scan_cells(runs: list[Run]) -> None:
+    """``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t`` for every run at once (one op per step)."""
+    f = torch.cat([r.values["f"] for r in runs])  # (runs * B, T, H)
+    c = torch.cat([r.values["i"] * r.values["g"] for r in runs])
+    for t in range(1, c.shape[1]):
+        c[:, t].addcmul_(f[:, t], c[:, t - 1])
+    for r, part in zip(runs, c.split(len(runs[0].x)), strict=True):
+        r.values["c"] = part
 
 
 def _aligned(seq: Tensor, direction: int) -> Tensor:

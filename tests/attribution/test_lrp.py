@@ -364,3 +364,51 @@ class Branching(nn.Module):
 def test_untraceable_model_is_an_explainr_error() -> None:
     with pytest.raises(explainr.ExplainrError, match=r"torch\.fx could not trace Branching"):
         explainr.attribute(Branching(), torch.randn(2, 5, 3), "lrp", progress=False)
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+def test_forward_keeps_what_pytorch_cells_compute(kind) -> None:
+    """The runs LRP and CD propagate through (hidden sequences from the fused kernel, gates
+    recomputed batched, LSTM cell states scanned) equal nn.LSTMCell / nn.GRUCell stepped one
+    step at a time on the same weights, every layer and direction."""
+    from explainr.attribution._recurrent import forward, recurrent_of
+
+    torch.manual_seed(3)
+    rnn = kind(3, 5, num_layers=2, batch_first=True, bidirectional=True).double()
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    (output, _), runs = forward(recurrent_of(rnn, "rnn", "lrp"), x)
+    expected_output, _ = rnn(x)
+    assert torch.allclose(output, expected_output, atol=1e-12)
+    seq = x
+    for layer in range(2):
+        outs = []
+        for d in range(2):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            cell_kind = nn.LSTMCell if kind is nn.LSTM else nn.GRUCell
+            cell = cell_kind(seq.shape[-1], 5).double()
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name).data.copy_(getattr(rnn, name + suffix))
+            inp = seq.flip(1) if d else seq
+            h = torch.zeros(4, 5, dtype=torch.float64)
+            c = torch.zeros_like(h)
+            hs = []
+            for t in range(9):
+                if kind is nn.LSTM:
+                    pre = inp[:, t] @ cell.weight_ih.T + h @ cell.weight_hh.T
+                    pre = pre + cell.bias_ih + cell.bias_hh
+                    gates = dict(zip("ifgo", pre.chunk(4, dim=-1), strict=True))
+                    h, c = cell(inp[:, t], (h, c))
+                    found = runs[layer][d].values
+                    for k in "ifo":
+                        assert torch.allclose(found[k][:, t], torch.sigmoid(gates[k]), atol=1e-12)
+                    assert torch.allclose(found["g_pre"][:, t], gates["g"], atol=1e-12)
+                    assert torch.allclose(found["g"][:, t], torch.tanh(gates["g"]), atol=1e-12)
+                    assert torch.allclose(found["c"][:, t], c, atol=1e-12)
+                else:
+                    s = h @ cell.weight_hh[10:].T + cell.bias_hh[10:]
+                    h = cell(inp[:, t], h)
+                    assert torch.allclose(runs[layer][d].values["s"][:, t], s, atol=1e-12)
+                assert torch.allclose(runs[layer][d].values["h"][:, t], h, atol=1e-12)
+                hs.append(h)
+            outs.append(torch.stack(hs, dim=1).flip(1) if d else torch.stack(hs, dim=1))
+        seq = torch.cat(outs, dim=-1)
