@@ -363,3 +363,8 @@ def print_table(
 
 if __name__ == "__main__":
     main()
+    # The methods that go through the gates (LRP, contextual decomposition) against IG and
+    # kernel SHAP: speed, planted-box share, deletion AUC. Their own script, same flags.
+    import recurrent_methods
+
+    recurrent_methods.main()
