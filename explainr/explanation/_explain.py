@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import time
@@ -95,7 +96,26 @@ class Explanation:
         return self.report().save(path, plotlyjs)
 
     def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
+        """A compact notebook display: one line per method and the first method's summary.
+
+        A few kB and no JavaScript; ``save_html(path)`` (or ``report()``) gives the full
+        interactive report, with plotly.js once in its own file.
+        """
+        rows = "".join(
+            f"<tr><td>{html.escape(method)}</td><td>{_fit_text(a)}</td><td>{a.seconds:.2f} s</td></tr>"
+            for method, a in self.attributions.items()
+        )
+        first = next(iter(self.attributions.values()), None)
+        modules = (
+            ", ".join(html.escape(n or "(model)") for n in self.trace) if self.trace else "none"
+        )
+        return (
+            f"<div><b>Explanation</b> of {len(self.x)} window(s): methods "
+            f"{html.escape(', '.join(self.attributions))}; recorded modules: {modules}. "
+            "Full report: <code>.save_html(path)</code>."
+            "<table style='font-size:12px'><tr><th>method</th><th>check</th><th>time</th></tr>"
+            f"{rows}</table>{first._repr_html_() if first is not None else ''}</div>"
+        )
 
 
 def explain(
@@ -234,6 +254,17 @@ def explain(
             model_summary=ReportOptions.summarise(model),
         ),
     )
+
+
+def _fit_text(a: Attribution) -> str:
+    """How far to trust ``a``: completeness for additive methods, the surrogate's fit for LIME."""
+    if "r2" in a.settings:
+        r2 = np.ravel(np.asarray(a.settings["r2"], dtype=float))
+        return f"surrogate fit R² {np.mean(r2):.3f}"
+    try:
+        return f"completeness error {float(np.max(a.completeness_error)):.2%}"
+    except ExplainrError:
+        return "—"
 
 
 def _memory_of(model: torch.nn.Module, x: torch.Tensor, target: int | None) -> Memory | None:

@@ -82,7 +82,11 @@ def test_save_html_writes_the_whole_report(run, tmp_path):
     level = run["raw"]["level"].to_numpy()
     np.testing.assert_allclose(first["y"], level, rtol=1e-5)
     assert "level (count)" in str(doc["figures"][0]["layout"])
-    assert run["ex"]._repr_html_().startswith("<iframe srcdoc=")
+    # A notebook display is small and runs nothing; the full report stays one call away.
+    shown = run["ex"]._repr_html_()
+    assert len(shown) < 20_000 and "<script" not in shown and "kernel_shap" in shown
+    assert "surrogate fit R²" in shown  # lime's row says how well its surrogate fits
+    assert run["ex"].report()._repr_html_().startswith("<iframe srcdoc=")
 
 
 def test_a_model_without_recurrent_modules_gets_attributions_only(tmp_path):
