@@ -14,26 +14,15 @@ of HTML in titles, tick labels and hover text.
 4
 """
 
-from explainr.report.figures import (
-    attribution_heatmap,
-    attribution_summary,
-    faithfulness_curves,
-    gate_distributions,
-    gate_heatmap,
-    gate_saturation,
-    input_attribution,
-    method_comparison,
-    state_trajectories,
-)
+from typing import Any
 
-__all__ = [
-    "attribution_heatmap",
-    "attribution_summary",
-    "faithfulness_curves",
-    "gate_distributions",
-    "gate_heatmap",
-    "gate_saturation",
-    "input_attribution",
-    "method_comparison",
-    "state_trajectories",
-]
+from explainr.report import figures as _figures
+from explainr.report.figures import __all__  # one list of figures, kept in the report
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_figures, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
