@@ -182,6 +182,18 @@ def adapt(fitted: Any, data: Any = None, **options: Any) -> DartsAdapter:
     Returns:
         A `DartsAdapter`: ``ad.windows(last=k)`` cuts windows, ``ad.predict(w)`` equals
         ``fitted.predict(n, series=...)`` for them.
+
+    >>> import numpy as np, explainr
+    >>> from darts import TimeSeries
+    >>> from darts.models import BlockRNNModel
+    >>> series = TimeSeries.from_values(np.sin(np.arange(60) / 4).astype("float32"))
+    >>> model = BlockRNNModel(6, 2, model="GRU", hidden_dim=4, n_epochs=1, random_state=0,
+    ...     pl_trainer_kwargs={"enable_progress_bar": False, "logger": False})
+    >>> model = model.fit(series, verbose=False)
+    >>> ad = explainr.adapt(model, series)
+    >>> w = ad.windows(last=2)
+    >>> tuple(w.x.shape), ad.target_names, ad.predict(w).shape
+    ((2, 6, 1), ['0 t+1', '0 t+2'], (2, 2))
     """
     if data is None:
         raise ExplainrError(

@@ -244,6 +244,19 @@ def adapt(fitted: Any, data: Any = None, **options: Any) -> NeuralForecastAdapte
     Returns:
         A `NeuralForecastAdapter`; ``ad.predict(ad.windows(last=1))`` equals the model's
         column of ``nf.predict(futr_df=...)``.
+
+    >>> import numpy as np, pandas as pd, explainr
+    >>> from neuralforecast import NeuralForecast
+    >>> from neuralforecast.models import GRU
+    >>> df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2020", periods=60, freq="D"),
+    ...                    "y": np.sin(np.arange(60) / 4)})
+    >>> nf = NeuralForecast([GRU(h=2, input_size=6, max_steps=2, enable_progress_bar=False,
+    ...                          logger=False, enable_model_summary=False)], freq="D")
+    >>> nf.fit(df)
+    >>> ad = explainr.adapt(nf, df)
+    >>> w = ad.windows(last=2)
+    >>> tuple(w.x.shape), ad.target_names, ad.predict(w).shape
+    ((2, 6, 1), ['y t+1', 'y t+2'], (2, 2))
     """
     if not isinstance(data, pd.DataFrame):
         raise ExplainrError(
