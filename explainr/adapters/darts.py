@@ -103,6 +103,12 @@ class DartsAdapter(Adapter):
         if isinstance(getattr(net, "rnn", None), nn.RNNBase):
             # call 0 runs over the window; later calls are autoregressive steps
             self.encoder = {"net.rnn": 0}
+        if type(fitted).__name__ == "RNNModel" and future_covariates is not None:
+            self.time_note = (
+                "darts' RNNModel reads the target at t with the future covariates at t+1: "
+                "the window's covariate row t feeds the RNN's step t-1 (its first row is "
+                "not read; the last step reads the first horizon step's covariates)"
+            )
         self.ends = _window_ends(self)
 
     # -- windows ----------------------------------------------------------------------------

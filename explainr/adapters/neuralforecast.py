@@ -317,6 +317,11 @@ def _check_model(model: Any) -> None:
         raise ExplainrError(
             f"explainr's neuralforecast adapter takes {', '.join(MODELS)}, got {name}"
         )
+    if not all(hasattr(model, a) for a in ("RECURRENT", "_parse_windows", "_normalization")):
+        raise ExplainrError(
+            "explainr's neuralforecast adapter needs neuralforecast >= 3 (its unified "
+            "BaseModel; tested with 3.3): pip install -U 'explainr[neuralforecast]'"
+        )
     if getattr(model, "MULTIVARIATE", False) or getattr(model, "n_series", 1) != 1:
         raise ExplainrError(f"the {name} is multivariate; the adapter takes univariate models")
     cats = [*getattr(model, "hist_cat_exog_list", []), *getattr(model, "futr_cat_exog_list", [])]

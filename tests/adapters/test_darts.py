@@ -147,7 +147,7 @@ def test_explain_is_complete_in_original_units(fitted, name, tmp_path) -> None:
     ad = _adapter(fitted, name)
     w = ad.windows(last=2)
     ex = explainr.explain(
-        ad, w, methods=("integrated_gradients", "kernel_shap"), target="realgdp t+3"
+        ad, w, methods=("integrated_gradients", "kernel_shap"), target="realgdp t+3", n_samples=300
     )
     for method in ("integrated_gradients", "kernel_shap"):
         a = ex.attributions[method]
@@ -155,7 +155,9 @@ def test_explain_is_complete_in_original_units(fitted, name, tmp_path) -> None:
         assert a.completeness_error.max() < 0.01, (method, a.completeness_error)
         np.testing.assert_allclose(a.prediction, ad.predict(w)[:, 2], rtol=1e-5)
     assert ex.settings["baselines"].startswith("the training mean")
+    assert ex.settings["library"] == "darts" and ex.settings["point forecast"] == "point"
     assert ex.trace.marked == {"net.rnn": 0}
+    assert ("time axis" in ex.settings) == (name == "rnn_lstm_future")  # covariates at t+1
 
 
 def test_model_is_left_as_found(fitted) -> None:

@@ -156,13 +156,17 @@ def test_record_marks_the_encoder_call(nf, name, calls) -> None:
 def test_explain_is_complete_with_the_training_mean(nf, name, tmp_path) -> None:
     ad = explainr.adapt(nf["nf"], nf["df"], model=name)
     w = ad.windows(last=2, stride=9)
-    ex = explainr.explain(ad, w, methods=("integrated_gradients", "kernel_shap"), target="y t+2")
+    ex = explainr.explain(
+        ad, w, methods=("integrated_gradients", "kernel_shap"), target="y t+2", n_samples=300
+    )
     for method in ("integrated_gradients", "kernel_shap"):
         a = ex.attributions[method]
         assert a.values.shape == (2, *w.x.shape[1:])
         assert a.completeness_error.max() < 0.01, (method, a.completeness_error)
         np.testing.assert_allclose(a.prediction, ad.predict(w)[:, 1], rtol=1e-5)
     assert ex.settings["baselines"].startswith("the training mean")
+    assert ex.settings["point forecast"] == ("mean" if name == "DeepAR" else "point")
+    assert ("time axis" in ex.settings) == (name == "DeepAR")  # the recurrent one-step shift
     np.testing.assert_allclose(ad.baseline[0], nf["df"][ad.feature_names].mean().to_numpy())
 
 
