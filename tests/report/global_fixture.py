@@ -15,6 +15,7 @@ Schema: dims ``window`` (n), ``lag`` (T), ``feature`` (F); coords ``window`` (in
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -71,8 +72,10 @@ def gate_statistics(trace: explainr.Trace) -> dict[str, tuple[tuple[str], np.nda
     return out
 
 
+@functools.cache
 def macro_run() -> xr.Dataset:
-    """Every window of ``macro_lstm``, two methods, gates and actuals (about 20 s)."""
+    """Every window of ``macro_lstm``, two methods, gates and actuals (about 20 s, made
+    once per test session: copy it before changing it)."""
     torch.manual_seed(0)
     zoo = explainr.zoo.load("macro_lstm")
     frame = zoo.data()
