@@ -22,6 +22,9 @@ PICKER_STYLE = """
   border: 1px solid var(--accent); background: #fff; color: var(--accent); cursor: pointer; }
 .picker button[aria-pressed="true"] { background: var(--accent); color: #fff; }
 .picker td:nth-child(-n+2) { white-space: nowrap; }
+.controls { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 4px 0 8px; font-size: 13px; }
+.controls select { font: inherit; max-width: 100%; margin-left: 4px; }
+.controls label { max-width: 100%; }
 """
 
 
@@ -48,7 +51,7 @@ class GlobalReport:
         Returns:
             The page.
         """
-        from explainr.report.sections.global_page import build_global
+        from explainr.report.sections.global_page import CONTROLS_SCRIPT, build_global
         from explainr.report.sections.global_summary import top
 
         _page.check_plotlyjs(plotlyjs)
@@ -57,7 +60,8 @@ class GlobalReport:
         body = build_global(self.contents, packer)
         built = time.perf_counter() - start
         anchors = [anchor for anchor, _ in body]
-        page = f"{top(self.contents, built, anchors)}<main>{''.join(h for _, h in body)}</main>"
+        sections = "".join(h for _, h in body)
+        page = f"{top(self.contents, built, anchors)}<main>{sections}</main>{CONTROLS_SCRIPT}"
         return _page.page(self.title, page, packer.packed(), plotlyjs, STYLE + PICKER_STYLE)
 
     def save(self, path: str | os.PathLike[str], plotlyjs: str = "inline") -> Path:

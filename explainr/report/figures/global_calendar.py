@@ -16,6 +16,7 @@ def global_calendar(
     lags: Sequence[int],
     *,
     unit: str | None = None,
+    menu: bool = False,
 ) -> go.Figure:
     """Lag x window-end heatmaps of attribution, one (method, feature) at a time.
 
@@ -25,10 +26,13 @@ def global_calendar(
         labels: ``(bins,)`` window end of each bin (its last window).
         lags: ``(lag,)`` lag of each column of the maps (0 = the last input step).
         unit: the prediction's unit, for the colour bar.
+        menu: draw a dropdown of the entries in the figure; otherwise the entries are
+            kept as a hidden menu that controls outside the figure apply (the report's
+            method and feature selectors).
 
     Returns:
         A heatmap per entry with colours centred on 0 (red raised the prediction, blue
-        lowered it), lag 0 at the top, and a dropdown when there are several.
+        lowered it), lag 0 at the top.
     """
     fig = go.Figure()
     keys = list(maps)
@@ -56,16 +60,22 @@ def global_calendar(
                 name=f"{method} · {what}",
             )
         )
-    if len(keys) > 1:
-        masks = [[t == k for t in range(len(keys))] for k in range(len(keys))]
-        fig.update_layout(
-            updatemenus=_menu(
-                [f"{esc(m)} · {esc(w)}" for m, w in keys], masks, [_title(*key) for key in keys]
-            )
-        )
     fig.update_yaxes(title_text="lag", autorange="reversed")
     fig.update_xaxes(title_text="window end", nticks=8)
-    return _style(fig, _title(*keys[0]), 400)
+    if len(keys) < 2:
+        return _style(fig, _title(*keys[0]), 400)
+    masks = [[t == k for t in range(len(keys))] for k in range(len(keys))]
+    labels = [f"{esc(m)} · {esc(w)}" for m, w in keys]
+    menus = _menu(labels, masks, [_title(*key) for key in keys])
+    if menu:
+        fig.update_layout(updatemenus=menus)
+        return _style(fig, _title(*keys[0]), 400)
+    # Too many entries for a dropdown inside the figure: the page's own <select>s apply
+    # these entries (visibility and title); the menu stays hidden and takes no room.
+    _style(fig, _title(*keys[0]), 400)
+    menus[0]["visible"] = False
+    fig.update_layout(updatemenus=menus)
+    return fig
 
 
 def _title(method: str, what: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from explainr.report._global_contents import GlobalContents
 from explainr.report.figures.global_calendar import global_calendar
 from explainr.report.sections._common import QUANTISED_NOTE, Figures, Section, paragraph, section
+from explainr.report.sections._global_controls import figure_id, selectors
 
 ALL = "all features"
 
@@ -19,6 +20,9 @@ def render(report: GlobalContents, figure: Figures) -> list[Section]:
         for k, j in enumerate(report.top):
             maps[(m, report.features[j])] = cal.by_feature[m][:, :, k]
     fig = global_calendar(maps, cal.labels, report.lags.tolist(), unit=report.prediction_unit)
+    div = figure(fig)
+    names = [ALL] + [report.features[j] for j in report.top]
+    controls = selectors(figure_id(div), [("method", report.methods), ("feature", names)])
     binned = (
         "one column per window"
         if cal.size == 1
@@ -28,14 +32,13 @@ def render(report: GlobalContents, figure: Figures) -> list[Section]:
     text = (
         f"Attribution per lag for every window, in calendar order ({binned}). Red raised the "
         "prediction, blue lowered it. A vertical change of pattern is a change of regime: "
-        "the model starts using other lags or features. Choose a feature, or all features "
-        f"summed, and a method in the menu (the {len(report.top)} most important features "
-        "are listed)."
+        "the model starts using other lags or features. Choose a method, and a feature or "
+        f"all features summed (the {len(report.top)} most important features are listed)."
     )
     if len(cal.labels) * len(report.lags) >= 1024:
         text += " " + QUANTISED_NOTE
     return [
         section(
-            "calendar", "Through time", "Attribution through time", paragraph(text) + figure(fig)
+            "calendar", "Through time", "Attribution through time", paragraph(text) + controls + div
         )
     ]

@@ -17,6 +17,9 @@ from explainr.report.sections import (
     global_summary,
 )
 from explainr.report.sections._common import Figures, Section
+from explainr.report.sections._global_controls import SCRIPT
+
+CONTROLS_SCRIPT = SCRIPT  # once per page, after the sections
 
 GLOBAL_SECTIONS = (
     global_summary.render,

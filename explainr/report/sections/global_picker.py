@@ -6,26 +6,7 @@ from explainr.report._global_contents import GlobalContents, Pick
 from explainr.report._page import esc
 from explainr.report.figures.global_picker import window_views
 from explainr.report.sections._common import Figures, Section, paragraph, section
-
-# Clicking a row applies the figure's own dropdown entry (visibility and title).
-SCRIPT = """<script>
-document.addEventListener("click", function (event) {
-  var button = event.target.closest("[data-explainr-pick]");
-  if (!button) return;
-  var list = button.closest("[data-explainr-figure]");
-  var gd = document.getElementById(list.getAttribute("data-explainr-figure"));
-  var k = Number(button.getAttribute("data-explainr-pick"));
-  var menus = gd.layout.updatemenus || [];
-  if (menus.length) {
-    var args = menus[0].buttons[k].args;
-    var layout = Object.assign({}, args[1], {"updatemenus[0].active": k});
-    Plotly.update(gd, args[0], layout);
-  }
-  list.querySelectorAll("[data-explainr-pick]").forEach(function (b) {
-    b.setAttribute("aria-pressed", b === button ? "true" : "false");
-  });
-});
-</script>"""
+from explainr.report.sections._global_controls import figure_id
 
 
 def render(report: GlobalContents, figure: Figures) -> list[Section]:
@@ -41,7 +22,7 @@ def render(report: GlobalContents, figure: Figures) -> list[Section]:
         unit=report.prediction_unit,
     )
     div = figure(fig)
-    fig_id = div.split('id="', 1)[1].split('"', 1)[0]
+    fig_id = figure_id(div)
     text = (
         f"The {len(report.picks)} windows worth a closer look: the largest predictions"
         + (", the largest errors against the actual values" if report.error else "")
@@ -60,7 +41,7 @@ def render(report: GlobalContents, figure: Figures) -> list[Section]:
             "picker",
             "Windows",
             "Windows worth a look",
-            paragraph(text) + _list(report, fig_id) + div + SCRIPT,
+            paragraph(text) + _list(report, fig_id) + div,
         )
     ]
 
