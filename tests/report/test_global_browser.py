@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from global_fixture import METHODS, macro_run
+from report_helpers import XSS
 from test_browser import BOXES, CHROMIUM, DRAWN, Visit, browser, overlaps
 
 from explainr.report import global_report
@@ -112,4 +113,22 @@ def test_calendar_selectors_choose_the_method_and_the_feature(browser, report, t
         name = "all features" if feature == 0 else contents.features[contents.top[feature - 1]]
         assert title == f"{METHODS[method]} · {name}: through time"
     assert visit.errors == []
+    page.close()
+
+
+def test_hostile_feature_name_shows_as_text_and_runs_nothing(browser, tmp_path):
+    run = macro_run()
+    names = [XSS if j == 0 else str(f) for j, f in enumerate(run["feature"].values)]
+    rep = global_report(run.assign_coords(feature=names), title=XSS)
+    visit = Visit(browser, rep.save(tmp_path / "xss.html"), 1280)
+    page = visit.page
+    texts = page.evaluate(
+        "() => Array.from(document.querySelectorAll('svg text')).map(t => t.textContent)"
+    )
+    assert XSS in texts and XSS in page.locator("h1").inner_text()
+    assert page.locator("img").count() == 0
+    page.locator("#calendar select").nth(1).select_option(label=XSS)
+    page.mouse.move(400, 400)
+    page.wait_for_timeout(200)
+    assert visit.dialogs == [] and visit.errors == []
     page.close()

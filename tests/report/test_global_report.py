@@ -281,3 +281,20 @@ def test_settings_and_methods_come_from_the_attrs(run, page):
     text = section_text(page, "summary")
     assert "integrated_gradients, occlusion" in text and "chunk" in text
     assert json.loads(run.attrs["methods"]) == list(METHODS)
+
+
+def test_one_method_without_actuals_picks_by_prediction_only(run):
+    single = run.drop_vars(["attr_occlusion", "actual"]).assign_attrs(
+        methods=json.dumps(["integrated_gradients"])
+    )
+    rep = global_report(single, picks=3)
+    pred = run["prediction"].values
+    ends = run["window_end"].values
+    top = np.argsort(-pred, kind="stable")[:3]
+    assert [(p.label, p.reasons) for p in rep.contents.picks] == [
+        (str(ends[p]), ["top prediction"]) for p in top
+    ]
+    html = rep.to_html()
+    sections = re.findall(r'<section id="([a-z]+)"', html)
+    assert sections == ["summary", "importance", "beeswarm", "calendar", "picker", "gates"]
+    assert len(figure(html, "picker")["data"]) == 2 * 3
