@@ -222,7 +222,7 @@ def test_run_with_no_done_window_shows_its_summary_and_stored_gates_only(run):
     assert re.findall(r'<section id="([a-z]+)"', html) == ["summary", "gates"]
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # zarr 3 on str coordinates, metadata
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore:The data type")  # zarr 3, str coords
 def test_lazy_zarr_store_gives_the_same_numbers(run, tmp_path):
     stored = run.chunk({"window": 64})
     stored.to_zarr(tmp_path / "run.zarr", mode="w")
