@@ -1,8 +1,8 @@
 """A stored run (an ``xarray.Dataset``, possibly lazy from zarr) reduced to `GlobalContents`.
 
-Every reduction is an xarray operation computed chunk-wise in one dask graph (means,
-subsamples, bins and the per-window rank agreement read each stored chunk once); only the
-picked windows are loaded whole. Memory stays bounded in n.
+Every reduction is an xarray operation computed chunk-wise (one dask graph for the
+whole-dataset means, subsamples and bins); the per-window rank agreement runs over blocks
+of windows; only the picked windows are loaded whole. Memory stays bounded in n.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
 DIMS = ("window", "lag", "feature")
+BLOCK = 4096  # windows per block of the per-window agreement
 GATE = re.compile(r"^gate_(?P<module>.+)_(?P<layer>\d+)_forget_mean$")
 
 
@@ -180,10 +181,9 @@ def reduce_run(
         parts[f"bins_{m}"] = bins.mean().rename(window="bin")
         if f"completeness_{m}" in run.data_vars:
             parts[f"completeness_{m}"] = _bare(np.abs(run[f"completeness_{m}"]))
-    parts.update(_agreement_parts(run, methods))
     got = {k: v.values for k, v in xr.Dataset(parts).compute().data_vars.items()}
     _fill(contents, got, methods, top_k)
-    agreement = _agreement(got, methods) if len(methods) > 1 else None
+    agreement = _agreement(run, methods) if len(methods) > 1 else None
     contents.x_mean, contents.x_std = got["x_mean"], got["x_std"]
     contents.beeswarm = Beeswarm(
         labels=[ends[positions[p]] for p in points],
@@ -255,50 +255,30 @@ def _fill(contents: GlobalContents, got: dict[str, np.ndarray], methods: list[st
         contents.global_agreement = agreement_matrix(maps, 0)
 
 
-def pairs_of(methods: list[str]) -> list[tuple[int, int]]:
-    return [(i, j) for i in range(len(methods)) for j in range(i + 1, len(methods))]
-
-
-def _agreement_parts(run: xr.Dataset, methods: list[str]) -> dict[str, xr.DataArray]:
-    """Per pair of methods, ``(window,)`` rank agreement, computed chunk by chunk in the
-    same pass that reads the attributions for the other reductions."""
-    import xarray as xr
-
-    cells = ["lag", "feature"]
-    return {
-        f"agreement_{i}_{j}": xr.apply_ufunc(
-            _spearman_per_window,
-            _bare(run[f"attr_{methods[i]}"]),
-            _bare(run[f"attr_{methods[j]}"]),
-            input_core_dims=[cells, cells],
-            dask="parallelized",
-            output_dtypes=[np.float64],
-            dask_gufunc_kwargs={"allow_rechunk": True},
-        )
-        for i, j in pairs_of(methods)
-    }
-
-
-def _spearman_per_window(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(window,)`` `explainr.metrics.rank_agreement` of two ``(window, lag, feature)``
-    blocks of stored attributions (cells ranked by absolute value)."""
+def _agreement(run: xr.Dataset, methods: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per window, the mean rank agreement over pairs of methods; and the pairwise matrix
+    of per-window agreement averaged over windows (`explainr.metrics.rank_agreement`)."""
     from explainr.attribution import Attribution
     from explainr.metrics import rank_agreement
 
-    zeros = np.zeros(len(a))
-    first, second = (
-        Attribution(method=name, values=np.asarray(v), prediction=zeros, baseline_prediction=zeros)
-        for name, v in (("a", a), ("b", b))
-    )
-    return rank_agreement(first, second, level="cell").spearman
-
-
-def _agreement(got: dict[str, np.ndarray], methods: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per window, the mean rank agreement over pairs of methods; and the pairwise matrix
-    of per-window agreement averaged over windows."""
-    pairs = pairs_of(methods)
-    per_pair = np.stack([got[f"agreement_{i}_{j}"] for i, j in pairs])
-    matrix = np.eye(len(methods))
+    n, m = run.sizes["window"], len(methods)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    per_pair = np.empty((len(pairs), n))
+    zeros = np.zeros(min(n, BLOCK))
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        block = [
+            Attribution(
+                method=name,
+                values=np.asarray(run[f"attr_{name}"].isel(window=slice(start, stop)).values),
+                prediction=zeros[: stop - start],
+                baseline_prediction=zeros[: stop - start],
+            )
+            for name in methods
+        ]
+        for p, (i, j) in enumerate(pairs):
+            per_pair[p, start:stop] = rank_agreement(block[i], block[j], level="cell").spearman
+    matrix = np.eye(m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of windows all NaN
         for p, (i, j) in enumerate(pairs):
