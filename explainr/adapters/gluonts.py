@@ -106,10 +106,13 @@ class GluonTSAdapter(Adapter):
         self.context_names = _CONTEXT
         self.point = "mean"
         self.encoder = {"model.rnn": 0}
+        offset = self.steps - context
+        back = ", ".join(str(lag) for lag in sorted(net.lags_seq))
         self.time_note = (
-            f"DeepAR's LSTM runs over the window's last {context} of {self.steps} steps: LSTM "
-            f"step k reads window step {self.steps - context}+k and its lags {lags} (the "
-            f"first {self.steps - context} steps enter only as lags)"
+            f"DeepAR's LSTM runs over the last {context} of the window's {self.steps} steps (its "
+            f"step k is window step {offset}+k) and at each step reads the target {back} steps "
+            f"back (GluonTS lags {lags} of the step it predicts next); the first {offset} "
+            "steps enter only through the lags"
         )
         self._ends = [
             (i, end)

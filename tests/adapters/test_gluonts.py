@@ -128,7 +128,7 @@ def test_windows_and_baseline(trained) -> None:
     np.testing.assert_allclose(
         ad.baseline, np.full((30, 1), y.astype(np.float64).mean()), rtol=1e-6
     )
-    assert "24 of 30" in ad.time_note
+    assert "last 24 of the window's 30 steps" in ad.time_note
     with pytest.raises(explainr.ExplainrError, match="last="):
         ad.windows(last=len(w) + 1)
 
@@ -170,4 +170,4 @@ def test_explain_is_complete(trained, target, tmp_path) -> None:
     assert ex.settings["baselines"] == ad.baseline_note
     assert ex.trace.marked == {"model.rnn": 0}
     html = ex.save_html(tmp_path / "r.html").read_text()
-    assert "24 of 30" in html
+    assert "over the last 24 of the window" in html
