@@ -126,6 +126,12 @@ class GluonTSAdapter(Adapter):
         targets = np.concatenate([np.asarray(e["target"], dtype=np.float64) for e in self.entries])
         self.baseline = np.full((self.steps, 1), np.nanmean(targets))
         self.baseline_note = "the data's mean target (all series, all steps)"
+        w = self.windows(last=1)
+        if not np.array_equal(self.predict(w), self.predict(w)):
+            raise ExplainrError(
+                "the GluonTS model's forecast changed between two identical calls; explainr "
+                "explains deterministic forecasts (please report this model)"
+            )
 
     # -- Adapter ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_count
 from explainr._core.state import preserved
 from explainr._core.windows import Windows
 from explainr.adapters._adapter import Adapter
@@ -149,6 +150,7 @@ class PytorchForecastingAdapter(Adapter):
             self.point = "median" if _is_quantile(model) else "point"
             self.time_note = None
         self.baseline, self.baseline_note = self._mean_baseline()
+        check_deterministic(self)
 
     # -- Adapter ---------------------------------------------------------------------------
 
@@ -173,11 +175,11 @@ class PytorchForecastingAdapter(Adapter):
         """
         from pytorch_forecasting import TimeSeriesDataSet
 
+        check_count(last, "last", optional=True)
+        check_count(stride, "stride")
         n = len(self._samples)
-        if last is not None and not 1 <= last <= n:
-            raise ExplainrError(f"last={last} but the data holds {n} windows; pass 1..{n}")
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ExplainrError(f"stride must be a positive int, got {stride!r}")
+        if last is not None and last > n:
+            raise ExplainrError(f"last={last} but the data holds {n} windows; pass last <= {n}")
         keep = self._samples[np.arange(n - 1, -1, -stride)[::-1]]
         if last is not None:
             keep = keep[-last:]
@@ -224,6 +226,16 @@ class PytorchForecastingAdapter(Adapter):
         w = self.windows()
         mean = w.x.double().mean(dim=(0, 1)).numpy()
         return np.tile(mean, (self.steps, 1)), "the data's mean per feature (all windows)"
+
+
+def check_deterministic(adapter: Adapter) -> None:
+    """Raise unless two forecasts of the latest window are identical (no sampling inside)."""
+    w = adapter.windows(last=1)
+    if not np.array_equal(adapter.predict(w), adapter.predict(w)):
+        raise ExplainrError(
+            f"the {adapter.library} model's forecast changed between two identical calls; "
+            "explainr explains deterministic forecasts (please report this model)"
+        )
 
 
 def _kind_of(model: Any) -> str:
