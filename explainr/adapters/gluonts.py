@@ -4,8 +4,9 @@ GluonTS's ``DeepARModel`` takes six tensors (static categoricals and reals, past
 future time features, the past target and its observed mask). Its past target holds
 ``context_length + max lag`` steps: the LSTM runs over the last ``context_length`` of them,
 each step reading the target at its lags (e.g. 24 of 30 steps for a yearly series with
-lags 1..7). `GluonTSAdapter` takes that past target in original units as the window,
-applies the model's mean scaling inside (the scale is the window's mean absolute value over
+lags 1..7). `GluonTSAdapter` takes that past target in original units as the window (and
+the past of the series' dynamic reals, ``feat_dynamic_real``, as further features), applies
+the model's mean scaling inside (the scale is the window's mean absolute value over
 its last ``context_length`` steps, so it moves with the window) and returns the
 deterministic mean forecast in original units:
 
@@ -14,8 +15,9 @@ deterministic mean forecast in original units:
   its ``forward`` feeds a sample ("mean path": deterministic, not the mean over sampled
   paths).
 
-Each window's static features, time features (calendar, age, dynamic reals) and observed
-mask ride in `Windows.context` and are held fixed while it is attributed.
+Each window's static features, calendar and age features, the dynamic reals' future
+values and the observed mask ride in `Windows.context` and are held fixed while it is
+attributed.
 """
 
 from __future__ import annotations
@@ -51,15 +53,18 @@ def adapt(fitted: Any, data: Any = None, **options: Any) -> GluonTSAdapter:
         fitted: the ``PyTorchPredictor`` that ``DeepAREstimator.train`` returned.
         data: a GluonTS dataset (``ListDataset``, ``PandasDataset``, or a list of entries
             with ``start`` and ``target``); windows end at every step of every series.
-        **options: none yet.
+        **options: ``dynamic_names=[...]``: names of the series' ``feat_dynamic_real`` rows
+            (default ``feat_dynamic_real 0``, ...).
 
     Returns:
-        A `GluonTSAdapter`: windows ``(batch, context + max lag, 1)`` of the past target in
-        original units to the mean forecast ``(batch, prediction length)``.
+        A `GluonTSAdapter`: windows ``(batch, context + max lag, 1 + dynamic reals)`` (the
+        past target, then the past dynamic reals) in original units to the mean forecast
+        ``(batch, prediction length)``.
     """
-    if options:
-        raise ExplainrError(f"the GluonTS adapter takes no options, got {sorted(options)}")
-    return GluonTSAdapter(fitted, data)
+    unknown = sorted(set(options) - {"dynamic_names"})
+    if unknown:
+        raise ExplainrError(f"the GluonTS adapter takes the option dynamic_names=, got {unknown}")
+    return GluonTSAdapter(fitted, data, dynamic_names=options.get("dynamic_names"))
 
 
 class GluonTSAdapter(Adapter):
@@ -69,6 +74,7 @@ class GluonTSAdapter(Adapter):
         predictor: a GluonTS ``PyTorchPredictor`` whose network is a ``DeepARModel``; it is
             never changed (it runs in eval mode, its flags are restored).
         data: the GluonTS dataset the windows are cut from.
+        dynamic_names: names of the series' dynamic reals (``feat_dynamic_real`` rows).
 
     Attributes:
         model: the ``DeepARModel`` (its LSTM records as ``model.rnn``).
@@ -77,7 +83,9 @@ class GluonTSAdapter(Adapter):
 
     library = "gluonts"
 
-    def __init__(self, predictor: Any, data: Any) -> None:
+    def __init__(
+        self, predictor: Any, data: Any, *, dynamic_names: list[str] | None = None
+    ) -> None:
         super().__init__()
         net = getattr(getattr(predictor, "prediction_net", None), "model", None)
         if type(net).__name__ != "DeepARModel":
@@ -101,7 +109,14 @@ class GluonTSAdapter(Adapter):
         self.horizon = int(net.prediction_length)
         context = int(net.context_length)
         lags = [lag + 1 for lag in net.lags_seq]
-        self.feature_names = ["target"]
+        self.dynamic = _dynamic_count(self.entries[0])
+        names = list(dynamic_names or [f"feat_dynamic_real {i}" for i in range(self.dynamic)])
+        if len(names) != self.dynamic:
+            raise ExplainrError(
+                f"dynamic_names has {len(names)} names; the series have {self.dynamic} "
+                "feat_dynamic_real rows"
+            )
+        self.feature_names = ["target", *names]
         self.target_names = [f"target t+{h}" for h in range(1, self.horizon + 1)]
         self.context_names = _CONTEXT
         self.point = "mean"
@@ -123,10 +138,14 @@ class GluonTSAdapter(Adapter):
             raise ExplainrError(
                 f"no series is as long as the model's {self.steps} past steps; pass longer ones"
             )
-        targets = np.concatenate([np.asarray(e["target"], dtype=np.float64) for e in self.entries])
-        self.baseline = np.full((self.steps, 1), np.nanmean(targets))
-        self.baseline_note = "the data's mean target (all series, all steps)"
         w = self.windows(last=1)
+        if self.dynamic and not _is_last_rows(w, self.entries[self._ends[-1][0]], self.dynamic):
+            raise ExplainrError(
+                "the series have feat_dynamic_real rows the model does not read; train the "
+                "estimator with num_feat_dynamic_real=<rows>, or drop them from the data"
+            )
+        self.baseline = np.tile(_mean_of(self.entries, self.dynamic), (self.steps, 1))
+        self.baseline_note = "the data's mean per feature (all series, all steps)"
         if not np.array_equal(self.predict(w), self.predict(w)):
             raise ExplainrError(
                 "the GluonTS model's forecast changed between two identical calls; explainr "
@@ -139,6 +158,10 @@ class GluonTSAdapter(Adapter):
         """``(batch, horizon)`` the mean forecast in original units of past targets ``x``."""
         running = any(m.training for m in self.model.modules())
         with preserved(self.model) if running else contextlib.nullcontext():
+            if self.dynamic:  # the window's dynamic reals replace the last time-feature rows
+                kept = context["past_time_feat"][..., : -self.dynamic].to(x.dtype)
+                past = torch.cat((kept, x[..., 1:]), dim=-1)
+                context = {**context, "past_time_feat": past}
             return mean_path(self.model, x[..., 0], context)
 
     def windows(self, last: int | None = None, *, stride: int = 1) -> Windows:
@@ -161,7 +184,15 @@ class GluonTSAdapter(Adapter):
         batch = self._batch(cut)
         labels = [_labels(entry, self.steps) for entry in cut]
         return Windows(
-            x=batch["past_target"][..., None].float(),
+            x=torch.cat(
+                (
+                    batch["past_target"][..., None],
+                    batch["past_time_feat"][
+                        ..., batch["past_time_feat"].shape[-1] - self.dynamic :
+                    ],
+                ),
+                dim=-1,
+            ).float(),
             feature_names=list(self.feature_names),
             time_labels=labels,
             starts=np.array([self._ends[i][1] - self.steps for i in keep], dtype=int),
@@ -226,6 +257,32 @@ def mean_path(model: Any, past_target: Tensor, context: Mapping[str, Tensor]) ->
         mean = model.output_distribution(model.param_proj(output), scale=scale).mean
         means.append(mean)
     return torch.cat(means, dim=1)
+
+
+def _dynamic_count(entry: Mapping[str, Any]) -> int:
+    """The number of ``feat_dynamic_real`` rows of a series (0 without)."""
+    if entry.get("feat_dynamic_real") is None:
+        return 0
+    return int(np.atleast_2d(np.asarray(entry["feat_dynamic_real"])).shape[0])
+
+
+def _is_last_rows(w: Windows, entry: Mapping[str, Any], k: int) -> bool:
+    """Whether the window's last ``k`` features are ``entry``'s dynamic reals (GluonTS
+    stacks them last in ``past_time_feat``; a model trained without them drops them)."""
+    values = np.atleast_2d(np.asarray(entry["feat_dynamic_real"], dtype=np.float32))
+    end = len(np.asarray(entry["target"]))
+    expected = values[:, end - w.x.shape[1] : end].T
+    return bool(np.allclose(w.x[-1, :, 1:].numpy(), expected, rtol=1e-6, atol=1e-6))
+
+
+def _mean_of(entries: list[dict[str, Any]], k: int) -> np.ndarray:
+    """``(1 + k,)`` the mean target and dynamic reals over every step of every series."""
+    targets = np.concatenate([np.asarray(e["target"], dtype=np.float64) for e in entries])
+    means = [np.nanmean(targets)]
+    for row in range(k):
+        values = [np.atleast_2d(np.asarray(e["feat_dynamic_real"]))[row] for e in entries]
+        means.append(np.nanmean(np.concatenate(values).astype(np.float64)))
+    return np.array(means)
 
 
 def _labels(entry: Mapping[str, Any], steps: int) -> list[str]:

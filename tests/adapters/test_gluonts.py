@@ -67,6 +67,47 @@ def trained(tmp_path_factory):
     return y, start, data, predictor
 
 
+@pytest.fixture(scope="module")
+def with_inflation(tmp_path_factory):
+    """Real investment (quarterly, 1959-2009) with inflation as a dynamic real."""
+    import pandas as pd
+    from gluonts.dataset.common import ListDataset
+    from gluonts.torch.model.deepar import DeepAREstimator
+    from statsmodels.datasets import macrodata
+
+    m = macrodata.load_pandas().data
+    y = m["realinv"].to_numpy(dtype=np.float32)
+    infl = m["infl"].to_numpy(dtype=np.float32)
+    start = pd.Period("1959Q1", freq="Q")
+    torch.manual_seed(0)
+    np.random.seed(0)
+    estimator = DeepAREstimator(
+        freq="Q",
+        prediction_length=HORIZON,
+        context_length=12,
+        num_feat_dynamic_real=1,
+        num_layers=1,
+        hidden_size=8,
+        batch_size=16,
+        num_batches_per_epoch=5,
+        trainer_kwargs=dict(
+            max_epochs=1,
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=str(tmp_path_factory.mktemp("gluonts_q")),
+        ),
+    )
+    entry = {"start": start, "target": y[:-20], "feat_dynamic_real": infl[None, :-20]}
+    predictor = estimator.train(ListDataset([entry], freq="Q"))
+    # known ahead: inflation runs HORIZON quarters past the last target
+    data = ListDataset(
+        [{"start": start, "target": y[:-HORIZON], "feat_dynamic_real": infl[None]}], freq="Q"
+    )
+    return y[:-HORIZON], infl, start, data, predictor
+
+
 def _library_batch(predictor, start, y, ends):
     """GluonTS's own inputs for the series cut at each end (as a user cuts a series)."""
     from gluonts.dataset.common import ListDataset
@@ -171,3 +212,49 @@ def test_explain_is_complete(trained, target, tmp_path) -> None:
     assert ex.trace.marked == {"model.rnn": 0}
     html = ex.save_html(tmp_path / "r.html").read_text()
     assert "over the last 24 of the window" in html
+
+
+def test_dynamic_reals_are_window_features(with_inflation) -> None:
+    from gluonts.dataset.common import ListDataset
+    from gluonts.dataset.loader import InferenceDataLoader
+    from gluonts.torch.batchify import batchify
+    from gluonts.transform import SelectFields
+
+    y, infl, start, data, predictor = with_inflation
+    ad = explainr.adapt(predictor, data, dynamic_names=["infl"])
+    w = ad.windows(last=2, stride=5)
+    assert w.feature_names == ["target", "infl"] and w.x.shape == (2, 24, 2)
+    ends = [len(y) - 5, len(y)]
+    np.testing.assert_array_equal(w.x[1, :, 1].numpy(), infl[ends[1] - 24 : ends[1]])
+    ours = ad.predict(w)
+    # the library's own pipeline and distribution on the series cut by hand
+    cut = ListDataset(
+        [
+            {"start": start, "target": y[:e], "feat_dynamic_real": infl[None, : e + HORIZON]}
+            for e in ends
+        ],
+        freq="Q",
+    )
+    loader = InferenceDataLoader(
+        cut,
+        transform=predictor.input_transform + SelectFields(predictor.input_names),
+        batch_size=2,
+        stack_fn=batchify,
+    )
+    batch = next(iter(loader))
+    np.testing.assert_array_equal(w.x[..., 0].numpy(), batch["past_target"].numpy())
+    model = predictor.prediction_net.model.eval()
+    with torch.no_grad():
+        inputs = {name: batch[name] for name in predictor.input_names}
+        params, scale, *_ = model.unroll_lagged_rnn(
+            **inputs, future_target=torch.tensor(ours, dtype=torch.float32)
+        )
+        mean = model.output_distribution(params, scale=scale, trailing_n=HORIZON).mean
+    np.testing.assert_allclose(ours, mean.double().numpy(), rtol=1e-4)
+    # the window's inflation is an input of the module: attributions see it, completely
+    a = explainr.attribute(ad, w[1], "integrated_gradients", target="target t+1")
+    assert a.completeness_error.max() < 0.01
+    assert np.abs(a.values[0, :, 1]).sum() > 0
+    np.testing.assert_allclose(ad.baseline[0], [y.mean(), infl.mean()], rtol=1e-5)
+    with pytest.raises(explainr.ExplainrError, match="dynamic_names"):
+        explainr.adapt(predictor, data, dynamic_names=["a", "b"])
