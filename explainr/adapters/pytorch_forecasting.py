@@ -25,6 +25,7 @@ window as the dataset computed it).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,7 +184,10 @@ class PytorchForecastingAdapter(Adapter):
         keep = self._samples[np.arange(n - 1, -1, -stride)[::-1]]
         if last is not None:
             keep = keep[-last:]
-        batch, _ = TimeSeriesDataSet._collate_fn([self.dataset[int(i)] for i in keep])
+        with warnings.catch_warnings():  # sklearn's, from the dataset scaling each sample
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            samples = [self.dataset[int(i)] for i in keep]
+        batch, _ = TimeSeriesDataSet._collate_fn(samples)
         x = self._original(batch)
         first = batch["decoder_time_idx"][:, 0] - self.steps  # time_idx of each first step
         labels = [[str(int(t0) + s) for s in range(self.steps)] for t0 in first]

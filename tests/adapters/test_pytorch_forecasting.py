@@ -67,7 +67,7 @@ def trained():
         TemporalFusionTransformer,
         TimeSeriesDataSet,
     )
-    from pytorch_forecasting.data import GroupNormalizer
+    from pytorch_forecasting.data import EncoderNormalizer, GroupNormalizer
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
@@ -86,6 +86,21 @@ def trained():
         time_varying_unknown_reals=["value"],
         target_normalizer=GroupNormalizer(groups=["series"]),
     )
+    # a log target scaled per window (EncoderNormalizer), relative time and target scales
+    ds_log = TimeSeriesDataSet(
+        df[df.time_idx < 180],
+        time_idx="time_idx",
+        target="value",
+        group_ids=["series"],
+        max_encoder_length=12,
+        max_prediction_length=4,
+        static_categoricals=["series"],
+        time_varying_known_reals=["infl"],
+        time_varying_unknown_reals=["value"],
+        target_normalizer=EncoderNormalizer(transformation="log"),
+        add_relative_time_idx=True,
+        add_target_scales=True,
+    )
     builders = {
         "rnn": lambda: RecurrentNetwork.from_dataset(
             ds, hidden_size=8, rnn_layers=1, cell_type="LSTM"
@@ -94,13 +109,16 @@ def trained():
         "tft": lambda: TemporalFusionTransformer.from_dataset(
             ds, hidden_size=8, attention_head_size=1, hidden_continuous_size=4
         ),
+        "deepar_log": lambda: DeepAR.from_dataset(ds_log, hidden_size=8, rnn_layers=1),
     }
+    sets = {"deepar_log": ds_log}
     models = {}
     for name, build in builders.items():
         pl.seed_everything(0, verbose=False)
         models[name] = build()
         trainer = pl.Trainer(max_epochs=1, limit_train_batches=6, **TRAINER)
-        trainer.fit(models[name], ds.to_dataloader(train=True, batch_size=32, num_workers=0))
+        loader = sets.get(name, ds).to_dataloader(train=True, batch_size=32, num_workers=0)
+        trainer.fit(models[name], loader)
     return df, ds, models
 
 
@@ -232,7 +250,7 @@ def _tft_encoder(model, batch):
     return out["h"]
 
 
-@pytest.mark.parametrize("name", ["rnn", "deepar", "tft"])
+@pytest.mark.parametrize("name", ["rnn", "deepar", "tft", "deepar_log"])
 def test_explain_is_complete(trained, name) -> None:
     df, _, models = trained
     ad = explainr.adapt(models[name], df)
@@ -250,3 +268,34 @@ def test_explain_is_complete(trained, name) -> None:
         assert a.completeness_error.max() < 0.01, method
     assert ex.settings["baselines"] == ad.baseline_note
     assert ex.trace.marked == ad.encoder
+
+
+def test_deepar_log_target_median_is_the_librarys(trained) -> None:
+    """EncoderNormalizer(transformation="log"): the median exp(center + scale * loc)."""
+    df, _, models = trained
+    model = models["deepar_log"]
+    ad = explainr.adapt(model, df)
+    w = ad.windows(last=3)
+    assert ad.point == "median" and w.feature_names == ["value", "infl"]
+    ours = ad.predict(w)
+    batch = dict(w.context)
+    batch["encoder_target"] = w.x[..., 0]
+    scale = batch["target_scale"]
+    fed = model.output_transformer.transform(
+        torch.tensor(ours, dtype=torch.float32), target_scale=scale
+    )
+    cont = batch["decoder_cont"].clone()
+    cont[:, :, list(model.hparams.x_reals).index("value")] = fed
+    batch["decoder_cont"] = cont
+    model.eval()
+    with torch.no_grad():
+        params = model(batch)["prediction"]  # (n, 4, 4): center, scale, loc, sigma
+    median = torch.exp(params[..., 0] + params[..., 1] * params[..., 2]).double().numpy()
+    np.testing.assert_allclose(ours, median, rtol=1e-4)
+    # the rebuilt encoder input equals the dataset's own (log, then the window's scale)
+    np.testing.assert_allclose(
+        ad._inputs(w.x, w.context)["encoder_cont"].numpy(),
+        w.context["encoder_cont"].numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
