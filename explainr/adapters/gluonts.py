@@ -60,6 +60,16 @@ def adapt(fitted: Any, data: Any = None, **options: Any) -> GluonTSAdapter:
         A `GluonTSAdapter`: windows ``(batch, context + max lag, 1 + dynamic reals)`` (the
         past target, then the past dynamic reals) in original units to the mean forecast
         ``(batch, prediction length)``.
+
+    ``explainr.adapt(predictor, dataset)`` calls this for a GluonTS predictor (the tests and
+    ``examples/adapter_gluonts.py`` train one); anything else is refused:
+
+    >>> import torch
+    >>> from explainr.adapters import gluonts
+    >>> gluonts.adapt(torch.nn.LSTM(1, 4), [])
+    Traceback (most recent call last):
+    ...
+    explainr._core.errors.ExplainrError: explainr adapts GluonTS torch DeepAR predictors (DeepAREstimator(...).train(...)); got LSTM with network NoneType
     """
     unknown = sorted(set(options) - {"dynamic_names"})
     if unknown:

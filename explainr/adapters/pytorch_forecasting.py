@@ -68,6 +68,16 @@ def adapt(fitted: Any, data: Any = None, **options: Any) -> PytorchForecastingAd
     Returns:
         A `PytorchForecastingAdapter`: windows ``(batch, encoder length, feature)`` in
         original units to the point forecast ``(batch, prediction length)``.
+
+    ``explainr.adapt(model, df)`` calls this for a pytorch-forecasting model (the tests and
+    ``examples/adapter_pytorch_forecasting.py`` train one); anything else is refused:
+
+    >>> import torch
+    >>> from explainr.adapters import pytorch_forecasting
+    >>> pytorch_forecasting.adapt(torch.nn.LSTM(1, 4), None)
+    Traceback (most recent call last):
+    ...
+    explainr._core.errors.ExplainrError: explainr adapts pytorch-forecasting's RecurrentNetwork, DeepAR, TemporalFusionTransformer; got LSTM (pass its network as a torch.nn.Module to explain it directly)
     """
     if options:
         raise ExplainrError(
@@ -95,9 +105,9 @@ class PytorchForecastingAdapter(Adapter):
 
     def __init__(self, model: Any, data: Any) -> None:
         super().__init__()
+        kind = _kind_of(model)
         from pytorch_forecasting import TimeSeriesDataSet
 
-        kind = _kind_of(model)
         self.model = model
         self.kind = kind
         if isinstance(data, TimeSeriesDataSet):
