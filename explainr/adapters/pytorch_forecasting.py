@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -113,9 +113,10 @@ class PytorchForecastingAdapter(Adapter):
         if isinstance(data, TimeSeriesDataSet):
             self.dataset = data
         elif _is_frame(data) and hasattr(model, "dataset_parameters"):
-            self.dataset = TimeSeriesDataSet.from_parameters(
-                model.dataset_parameters, data, predict=False, stop_randomization=True
-            )
+            with _quiet_sklearn():
+                self.dataset = TimeSeriesDataSet.from_parameters(
+                    model.dataset_parameters, data, predict=False, stop_randomization=True
+                )
         else:
             raise ExplainrError(
                 f"data must be a TimeSeriesDataSet or a DataFrame with the model's columns, "
@@ -194,8 +195,7 @@ class PytorchForecastingAdapter(Adapter):
         keep = self._samples[np.arange(n - 1, -1, -stride)[::-1]]
         if last is not None:
             keep = keep[-last:]
-        with warnings.catch_warnings():  # sklearn's, from the dataset scaling each sample
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        with _quiet_sklearn():
             samples = [self.dataset[int(i)] for i in keep]
         batch, _ = TimeSeriesDataSet._collate_fn(samples)
         x = self._original(batch)
@@ -250,6 +250,14 @@ def check_deterministic(adapter: Adapter) -> None:
             f"the {adapter.library} model's forecast changed between two identical calls; "
             "explainr explains deterministic forecasts (please report this model)"
         )
+
+
+@contextlib.contextmanager
+def _quiet_sklearn() -> Iterator[None]:
+    """Silence sklearn's feature-name warning, raised as the dataset scales its reals."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        yield
 
 
 def _kind_of(model: Any) -> str:

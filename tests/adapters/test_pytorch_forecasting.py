@@ -25,6 +25,8 @@ import torch
 import explainr
 
 pytest.importorskip("pytorch_forecasting")  # the `pytorch-forecasting` extra (make test)
+# sklearn warns each time the library's dataset scales a sample while training
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 
 SERIES = ("realgdp", "realcons", "realinv")
 TRAINER = dict(
@@ -160,6 +162,12 @@ def test_windows_are_in_original_units(trained) -> None:
     assert np.diff([int(labels[0]) for labels in w.time_labels]).tolist() == [2, 2]
     # the baseline is the data's mean, in original units
     assert ad.baseline.shape == (12, 3) and ad.baseline[0, 0] > 500
+    # one series: its rows alone give its windows and forecasts (the scalers are the model's)
+    one = explainr.adapt(models["rnn"], df[df.series == SERIES[0]])
+    w1, w_all = one.windows(), ad.windows()
+    mine = w_all.context["groups"][:, 0] == w1.context["groups"][0, 0]
+    np.testing.assert_array_equal(w1.x.numpy(), w_all.x[mine].numpy())
+    np.testing.assert_allclose(one.predict(w1), ad.predict(w_all)[mine.numpy()], rtol=1e-6)
 
 
 def test_deepar_mean_is_the_librarys_distribution_mean(trained) -> None:
