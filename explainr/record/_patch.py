@@ -309,8 +309,8 @@ class _KernelCall:
                     parts[(f"gate:{g}", layer, d)] = res[g]
                 if want_cell:
                     parts[("cell", layer, d)] = res["c"]
-                if want_hidden:  # a copy: the kernel's output is the model's to change
-                    h = h.clone()
+                if want_hidden:  # a copy (the output is the model's), in the kept dtype
+                    h = h.to(getattr(self.sink, "dtype", None) or h.dtype, copy=True)
                     if lengths is not None:
                         h[_pad_mask(lengths, h.shape[1]).to(h.device)] = float("nan")
                     parts[("hidden", layer, d)] = h
