@@ -37,18 +37,40 @@ primitive, which keeps no workspace; this path then runs the training primitive 
 local ``torch.enable_grad()`` on detached tensors (no graph is built, nothing requires
 grad) and reads its workspace. Its outputs may differ from the inference primitive's in the
 last bits (within 1e-6; we saw up to 1.2e-7). The training primitive is slower than the
-inference one (measured 1.2-1.7x at B=64, H=64 and 1.6-2.2x at B=16, H=128 on a loaded
-2-core VM, one thread); recomputing the gates after the inference primitive still cost more
-in both shapes, so this path is taken.
-Long sequences run in time chunks (state carried over) so that a workspace never exceeds
-``_CHUNK_BYTES``: memory stays proportional to what is kept.
+inference one (1.05-1.2x per layer in isolation at B=64, H=64 on this project's 2-core VM,
+1.2-1.7x when it was heavily loaded); recomputing even one gate after the inference
+primitive cost more (0.26x of a layer for its quarter of the products), so this path is
+taken. Long sequences run in time chunks (state carried over) so that a workspace never
+exceeds ``_CHUNK_BYTES``: memory stays proportional to what is kept. Chunks are large on
+purpose: every primitive call has a fixed cost of a few milliseconds here (T=100 in chunks
+of 8 MB of workspace took 2.5x the unchunked call).
 
-CUDA (designed, not tested here): cuDNN's reserve space is opaque, so there the kernel runs
-for h (and c from ``_VF.lstm``'s final state only); the gates would come from
-``torch._thnn_fused_lstm_cell``, which returns its activated gates as its workspace, run
-once per step on the input product precomputed for all steps: T launches of one fused
-kernel plus one batched product. Until that is measured on a device, CUDA recomputes
-(`explainr.record._recompute`), as before.
+Reading costs one strided copy per kept region (all four gates: one ``(T, B, 4H)`` copy;
+one gate: a ``(T, B, H)`` column slice), straight into time-major buffers of the kept
+dtype; the records are batch-first views of those. What dominates what is left on this
+project's VM is memory, not arithmetic: the training primitive writes gates, states and
+cells for every step into a fresh workspace, and the kept records are fresh memory, and
+first touches of fresh pages (minor page faults) cost several microseconds each there.
+
+CUDA (designed, not tested: no device here). cuDNN runs ``nn.LSTM``/``nn.GRU`` on CUDA
+(``aten::_cudnn_rnn``); its ``reserve`` output holds what its backward needs, but in a
+layout cuDNN does not document and that depends on the algorithm it picks, so nothing is
+read from it. The design keeps cuDNN for h (the model's own output, bitwise), then:
+
+1. the input and hidden halves of the gate pre-activations for all steps as two batched
+   products (h_{t-1} is known for every step from cuDNN's output), only the kept gates'
+   rows, as `explainr.record._recompute` does;
+2. for the LSTM cell state, ``torch._thnn_fused_lstm_cell(input_gates, hidden_gates, cx)``
+   once per step: one fused launch gives ``(hy, cy, workspace)``, the workspace being the
+   four activated gates, so gates and c come from PyTorch's own CUDA kernel, T launches
+   in all (the recompute's per-step scan has the same count, with the activations
+   batched).
+
+Selection is by device, per layer: `usable` here and ``_gru.usable`` require CPU tensors,
+so a CUDA layer gets the kernel and the recompute (step 1, plus a per-step scan for c)
+today; a CUDA variant would be chosen in `explainr.record._patch` when
+``x.device.type == "cuda"`` and ``torch._thnn_fused_lstm_cell`` exists, after it is
+measured against the recompute on a device.
 """
 
 from __future__ import annotations
