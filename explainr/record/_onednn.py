@@ -26,8 +26,9 @@ step p is time T-1-p for the reverse direction. The cell state after step p sits
 ``cells[1, p + 1]`` for p < T-1; the last one goes straight to the primitive's ``cy`` output.
 
 Because the layout can change with oneDNN, every use is checked: the workspace size must
-match the layout above, and the gates of the first and last step and the cell states next to
-them must equal a recomputation from the weights (one small matrix product over two steps).
+match the layout above, and the gates of the last processed step (the region's far end)
+and its cell state must equal a recomputation from the weights and the cell state before
+(two small matrix products over one step).
 On any mismatch the caller falls back to recomputing (`explainr.record._recompute`).
 
 In grad mode PyTorch itself runs the training primitive, and so does this path (same op,
@@ -75,6 +76,7 @@ measured against the recompute on a device.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -414,8 +416,10 @@ def checked_views(
     return view
 
 
+@functools.lru_cache(maxsize=256)
 def workspace_layout(steps: int, batch: int, features: int, hidden: int) -> dict[str, int]:
-    """Byte offsets of the gates and cell states, and the total size, for one direction."""
+    """Byte offsets of the gates and cell states, and the total size, for one direction
+    (cached per shape: do not modify the returned dict)."""
     sizes = {  # in floats, in oneDNN's order
         "gates": steps * batch * _good_ld(4 * hidden),
         "ht": steps * batch * _good_ld(hidden),
@@ -452,25 +456,30 @@ def _views(ws: Tensor | None, steps: int, batch: int, features: int, hidden: int
 
 
 def _checks(x, h, h0, c0, cy, weights, ws_gates, ws_cells, *, reverse: bool) -> bool:
-    """The first and last steps' gates, and the cell states around them, from the weights:
-    two small products and a dozen element-wise ops on ``(2, B, 4H)``."""
+    """The last processed step, from the weights: its four gates (which sit after all
+    others, so a wrong offset or row length shows there) and its cell state (from the cell
+    state before it, so a shifted cell region shows): two ``(B, ·)`` products and a dozen
+    element-wise ops."""
     steps, hidden = x.shape[0], h.shape[-1]
-    first, last = (steps - 1, 0) if reverse else (0, steps - 1)
-    before_last = last + 1 if reverse else last - 1  # time of the step processed before `last`
-    h_prev = torch.stack([h0, h[before_last] if steps > 1 else h0])
-    pre = torch.stack([x[first], x[last]]) @ weights[0].t()
-    pre.baddbmm_(h_prev, weights[1].t().expand(2, -1, -1))
+    last = 0 if reverse else steps - 1
+    if steps > 1:
+        h_prev, c_prev = h[last + 1 if reverse else last - 1], ws_cells[-1]
+    else:
+        h_prev, c_prev = h0, c0
     if len(weights) == 4:
-        pre += weights[2] + weights[3]
-    pre[..., 2 * hidden : 3 * hidden].mul_(2)  # tanh(z) = 2σ(2z) - 1: one sigmoid for all
+        pre = torch.addmm(weights[2] + weights[3], x[last], weights[0].t())
+    else:
+        pre = x[last] @ weights[0].t()
+    pre.addmm_(h_prev, weights[1].t())
+    g_pre = pre[:, 2 * hidden : 3 * hidden]
+    g_pre.mul_(2)  # tanh(z) = 2σ(2z) - 1: one sigmoid for all four gates
     want = pre.sigmoid_()
-    want[..., 2 * hidden : 3 * hidden].mul_(2).sub_(1)
-    got = torch.stack([ws_gates[0], ws_gates[-1]])
-    i, f, g = got[..., :hidden], got[..., hidden : 2 * hidden], got[..., 2 * hidden : 3 * hidden]
-    c_prev = torch.stack([c0, ws_cells[-1] if steps > 1 else c0])
-    c_got = torch.stack([ws_cells[0], cy] if steps > 1 else [cy, cy])
-    c_want = torch.addcmul(i * g, f, c_prev)
-    error = torch.maximum((got - want).abs().max(), (c_want - c_got).abs().max())
+    g_pre.mul_(2).sub_(1)
+    got = ws_gates[-1]
+    i, f, g = got[:, :hidden], got[:, hidden : 2 * hidden], got[:, 2 * hidden : 3 * hidden]
+    error = torch.maximum(
+        (got - want).abs().max(), (torch.addcmul(i * g, f, c_prev) - cy).abs().max()
+    )
     return bool(error <= _TOL)  # False for NaN too
 
 
