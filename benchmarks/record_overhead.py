@@ -12,13 +12,18 @@ Part 2: a 2-layer H=128 LSTM over T=10,000 steps (B=16) under no_grad, one gate 
 float16, each variant in a fresh process: its peak resident memory above the process's
 state before the call, next to the bytes kept.
 
+Each row also gives the median minor page faults per call (first touches of fresh memory,
+which cost several microseconds each on a VM and explain much of what is left).
+
     python benchmarks/record_overhead.py [--repeats 21] [--skip-long] [--threads 2]
+        [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import resource
 import statistics
@@ -99,17 +104,21 @@ def cells_of(rnn: nn.Module) -> list[nn.Module]:
     return cells
 
 
-def measure(variants: dict, repeats: int) -> dict[str, float]:
-    """Median ms per variant, variants alternated within each repeat."""
+def measure(variants: dict, repeats: int, clock=time.perf_counter) -> dict[str, tuple]:
+    """Median ms and median minor page faults per call, per variant, variants alternated
+    within each repeat (A B C A B C ...) after one warm-up round."""
     times: dict[str, list[float]] = {k: [] for k in variants}
+    faults: dict[str, list[int]] = {k: [] for k in variants}
     for fn in variants.values():  # warm-up
         fn()
     for _ in range(repeats):
         for name, fn in variants.items():
-            t0 = time.perf_counter()
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            t0 = clock()
             fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+            times[name].append((clock() - t0) * 1e3)
+            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    return {k: (statistics.median(times[k]), statistics.median(faults[k])) for k in variants}
 
 
 def variants_for(kind: str, rnn: nn.Module, x: torch.Tensor) -> dict:
@@ -143,26 +152,35 @@ def variants_for(kind: str, rnn: nn.Module, x: torch.Tensor) -> dict:
     return out
 
 
-def overhead_table(repeats: int) -> None:
+def overhead_table(repeats: int, clock_name: str) -> None:
     torch.manual_seed(0)
     x = torch.randn(B, T, F)
+    clock = {"wall": time.perf_counter, "cpu": time.process_time}[clock_name]
     print(
         f"# record overhead: B={B} T={T} F={F} H={H} layers={LAYERS}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {repeats}"
+        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {repeats}, "
+        f"{clock_name} time; load average {_load()}"
     )
-    print("| model | mode | plain forward ms | kept | record ms | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| model | mode | plain forward ms | kept | record ms | ratio | page faults/call |")
+    print("|---|---|---|---|---|---|---|")
     for kind, cls in (("LSTM", nn.LSTM), ("GRU", nn.GRU)):
         rnn = cls(F, H, num_layers=LAYERS, batch_first=True).eval()
-        ms = measure(variants_for(kind, rnn, x), repeats)
+        ms = measure(variants_for(kind, rnn, x), repeats, clock)
         for mode in ("no_grad", "grad"):
-            base = ms[(mode, "fused")]
+            base, base_faults = ms[(mode, "fused")]
+            print(f"| {kind} | {mode} | {base:.2f} | (plain) | | 1.00x | {base_faults:.0f} |")
             for keep in (*KEEP, "Python cell loop"):
                 if (mode, keep) in ms:
-                    got = ms[(mode, keep)]
+                    got, faults = ms[(mode, keep)]
                     print(
-                        f"| {kind} | {mode} | {base:.2f} | {keep} | {got:.2f} | {got / base:.2f}x |"
+                        f"| {kind} | {mode} | {base:.2f} | {keep} | {got:.2f} | "
+                        f"{got / base:.2f}x | {faults:.0f} |"
                     )
+    print(f"(load average after: {_load()})")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def long_child(variant: str) -> None:
@@ -175,7 +193,9 @@ def long_child(variant: str) -> None:
         lstm(x[:, :50])
         with explainr.record(lstm, gates=("forget",), states=(), dtype=torch.float16):
             lstm(x[:, :50])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    # Resident memory now, not the high-water mark so far (which the imports may have set
+    # higher): the call's peak (ru_maxrss after it) minus this is what the call added.
+    before = _resident_mib()
     t0 = time.perf_counter()
     kept = 0
     with torch.no_grad():
@@ -191,6 +211,12 @@ def long_child(variant: str) -> None:
     print(
         f"| {variant} | {seconds:.2f} | {peak - before:.0f} | {output:.0f} | {kept / 2**20:.0f} |"
     )
+
+
+def _resident_mib() -> float:
+    """Resident memory now (Linux ``/proc/self/statm``), MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def long_table(threads: int) -> None:
@@ -216,12 +242,19 @@ def main() -> None:
     parser.add_argument("--skip-long", action="store_true", help="skip part 2")
     parser.add_argument("--long-child", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2 as prescribed)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time (prescribed), or process CPU time (steadier on a loaded machine "
+        "with --threads 1)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.long_child:
         long_child(args.long_child)
         return
-    overhead_table(args.repeats)
+    overhead_table(args.repeats, args.clock)
     if not args.skip_long:
         long_table(args.threads)
 

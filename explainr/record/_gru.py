@@ -3,19 +3,26 @@
 PyTorch has no fused GRU on CPU: ``_VF.gru`` computes the input half of every step with one
 matrix product, then loops over time in C++, a dozen ATen ops per step
 (``aten/src/ATen/native/RNN.cpp``, ``GRUCell`` with ``pre_compute_input``). This module runs
-the same ops in the same order from Python, so the gates cost no product beyond the
-kernel's own::
+the same equations from Python, with the same one product for the input half, so the
+gates cost no product beyond the kernel's own; under ``no_grad`` in six ops per step::
 
     gi = x W_ih^T + b_ih                    (all steps at once)
     gh = h W_hh^T + b_hh                    (each step)
-    r = σ(gh_r + gi_r), z = σ(gh_z + gi_z)
-    n = tanh(gi_n + gh_n * r)
-    h' = (h - n) * z + n
+    r, z = σ(gh_rz + gi_rz)                 (one sigmoid)
+    n = tanh(gi_n + gh_n * r)               (addcmul, tanh)
+    h' = n + z (h - n)                      (lerp)
 
-In grad mode these are PyTorch's ops one for one (outputs and gradients bitwise those of
-``_VF.gru`` in our tests), the gates stacked at the end. Under ``no_grad`` every op writes
-into its step's slice of a preallocated ``(time, batch, ·)`` buffer and r and z share one
-sigmoid: bitwise where 2H fills whole vector registers, else within 1e-7.
+In grad mode the loop runs PyTorch's own dozen ops per step instead, in its order (outputs
+and gradients bitwise those of ``_VF.gru`` in our tests; fewer, fused ops changed gradients
+by up to 2e-6). Under ``no_grad`` the six ops write into their step's slice of a
+preallocated ``(time, batch, ·)`` buffer, a gate that is not kept into a one-step scratch
+buffer; outputs equal ``_VF.gru``'s within 1e-6 (``lerp`` and ``addcmul`` round
+differently in the last bits).
+
+Measured against the issue's alternative (the kernel for h, then the gates recomputed with
+batched products from it, only the rows needed): that costs a second product over all
+steps and was slower in both modes (1.65-1.8x the plain forward with every gate kept,
+against 1.1x under ``no_grad`` and 1.4x in grad mode here), so this loop is the fast path.
 
 CUDA (not used here): cuDNN's GRU is fused and its reserve space opaque, so there the
 kernel runs for h and the gates are recomputed from it (`explainr.record._recompute`);
@@ -104,34 +111,56 @@ def gru_layer(
 def _steps(
     gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool, gates: tuple
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """No grad mode: every op writes into its step's slice of a preallocated buffer (all
-    three gates, which the step needs anyway; `_gates` keeps those in ``gates``)."""
+    """No grad mode: six ops per step, each writing into its step's slice of a preallocated
+    buffer; a gate that is not kept goes to a one-step scratch buffer instead (memory is
+    what is kept, plus the output)."""
     steps, batch, three = gi.shape
     hidden = three // 3
     out = gi.new_empty(steps, batch, hidden)
-    rz = gi.new_empty(steps, batch, 2 * hidden)
-    n = gi.new_empty(steps, batch, hidden)
     gh = gi.new_empty(batch, three)
     gh_rz, gh_n = gh[:, : 2 * hidden], gh[:, 2 * hidden :]
     gi_rz, gi_n = gi[..., : 2 * hidden].unbind(0), gi[..., 2 * hidden :].unbind(0)
-    rz_t, n_t, out_t = rz.unbind(0), n.unbind(0), out.unbind(0)
-    r_t, z_t = rz[..., :hidden].unbind(0), rz[..., hidden:].unbind(0)
+    kept: dict[str, Tensor] = {}
+    if "reset" in gates and "update" in gates:  # one sigmoid for both, one buffer
+        kept["rz"] = gi.new_empty(steps, batch, 2 * hidden)
+        rz_t = kept["rz"].unbind(0)
+        r_t, z_t = kept["rz"][..., :hidden].unbind(0), kept["rz"][..., hidden:].unbind(0)
+    else:
+        rz_t = None
+        r_t, z_t = (_per_step(gi, name, gates, kept) for name in ("reset", "update"))
+    n_t = _per_step(gi, "new", gates, kept)
+    out_t = out.unbind(0)
     w_t = w_hh.t()
     for t in reversed(range(steps)) if reverse else range(steps):
         if b_hh is None:
             torch.mm(h, w_t, out=gh)
         else:
             torch.addmm(b_hh, h, w_t, out=gh)
-        torch.sigmoid(gh_rz.add_(gi_rz[t]), out=rz_t[t])
-        torch.add(gi_n[t], gh_n.mul_(r_t[t]), out=n_t[t]).tanh_()
-        h = torch.sub(h, n_t[t], out=out_t[t]).mul_(z_t[t]).add_(n_t[t])
-    return out, h, {"rz": rz, "new": n}
+        gh_rz.add_(gi_rz[t])
+        if rz_t is not None:
+            torch.sigmoid(gh_rz, out=rz_t[t])
+        else:
+            torch.sigmoid(gh_rz[:, :hidden], out=r_t[t])
+            torch.sigmoid(gh_rz[:, hidden:], out=z_t[t])
+        torch.addcmul(gi_n[t], gh_n, r_t[t], out=n_t[t]).tanh_()
+        h = torch.lerp(n_t[t], h, z_t[t], out=out_t[t])  # n + z (h - n)
+    return out, h, kept
+
+
+def _per_step(gi: Tensor, name: str, gates: tuple, kept: dict[str, Tensor]) -> list[Tensor]:
+    """Per time step, where gate ``name`` is written: its kept buffer, or one scratch."""
+    steps, batch, three = gi.shape
+    if name in gates:
+        kept[name] = gi.new_empty(steps, batch, three // 3)
+        return list(kept[name].unbind(0))
+    return [gi.new_empty(batch, three // 3)] * steps
 
 
 def _steps_with_graph(
     gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, *, reverse: bool, gates: tuple
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """Grad mode: PyTorch's own ops in its order, without ``out=``; autograd records them."""
+    """Grad mode: PyTorch's own ops in its order, without ``out=``; autograd records them
+    (outputs and gradients bitwise those of ``_VF.gru`` in our tests)."""
     steps = gi.shape[0]
     w_t = w_hh.t()
     gi_r, gi_z, gi_n = (g.unbind(0) for g in gi.unsafe_chunk(3, dim=-1))
@@ -157,11 +186,9 @@ def _steps_with_graph(
 
 
 def _gates(kept: dict[str, Tensor], hidden: int, gates: tuple[str, ...]) -> dict[str, Tensor]:
-    """Batch-first gates; views of the step buffers where they are kept whole, else copies."""
-    if "rz" in kept:  # r and z share one buffer: views if both are kept
+    """Batch-first gates; r and z are views of one buffer where both are kept."""
+    if "rz" in kept:
         rz = kept.pop("rz")
-        both = "reset" in gates and "update" in gates
         for k, name in enumerate(("reset", "update")):
-            g = rz[..., k * hidden : (k + 1) * hidden]
-            kept[name] = g if both else g.contiguous()
+            kept[name] = rz[..., k * hidden : (k + 1) * hidden]
     return {name: kept[name].transpose(0, 1) for name in gates}

@@ -219,6 +219,18 @@ class _KernelCall:
                 )
             else:
                 res = kernel(layer_in, h0, w, has_biases, 1, 0.0, train, bidir, batch_first)
+            tap = _TAPS.get((id(self.module), layer))
+            # Under no_grad, an inner layer's output (one direction, no tap) is seen only by
+            # the next layer's kernel, which has run before the records are emitted: the
+            # record can be that tensor itself. In grad mode autograd holds it (a shared
+            # version counter), and the last layer's output is the model's: those are copied.
+            owned = (
+                not torch.is_grad_enabled()
+                and not packed
+                and dirs == 1
+                and tap is None
+                and layer < layers - 1
+            )
             self._record_layer(
                 layer,
                 layer_in,
@@ -231,9 +243,9 @@ class _KernelCall:
                 batch_first,
                 parts,
                 recorded,
+                owned,
             )
             out = res[0]
-            tap = _TAPS.get((id(self.module), layer))
             if tap is not None and not packed:  # e.g. captum hooks this layer's output
                 out = tap(out)
             outputs.append(out)
@@ -271,7 +283,7 @@ class _KernelCall:
         return _wanted(self.kind, self.sink, layer)
 
     def _record_layer(
-        self, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts, recorded
+        self, layer, x, out, h0, w, dirs, per, batch_sizes, batch_first, parts, recorded, owned
     ) -> None:
         gates, want_cell, want_hidden = self._wanted(layer)
         if not (gates or want_cell or want_hidden):
@@ -309,8 +321,8 @@ class _KernelCall:
                     parts[(f"gate:{g}", layer, d)] = res[g]
                 if want_cell:
                     parts[("cell", layer, d)] = res["c"]
-                if want_hidden:  # a copy: the kernel's output is the model's to change
-                    h = h.clone()
+                if want_hidden:  # in the kept dtype; a copy unless the output is `owned`
+                    h = h.to(getattr(self.sink, "dtype", None) or h.dtype, copy=not owned)
                     if lengths is not None:
                         h[_pad_mask(lengths, h.shape[1]).to(h.device)] = float("nan")
                     parts[("hidden", layer, d)] = h

@@ -2,8 +2,9 @@
 
 The fused kernel gives h_t for every step of a layer. The gates at step t depend only on
 the layer input x_t and h_{t-1}, so all of them come from two batched matrix products over
-the whole sequence instead of T small ones; the LSTM cell state then needs one fused
-multiply-add per step (c_t = f_t * c_{t-1} + i_t * g_t). Time is processed in chunks so the
+the whole sequence instead of T small ones, restricted to the rows of the gates needed
+(one LSTM gate kept: a quarter of the products; the cell state needs i, f and g). The
+LSTM cell state then needs one fused multiply-add per step (c_t = f_t * c_{t-1} + i_t g_t). Time is processed in chunks so the
 pre-activations never need more than ``_CHUNK_ELEMS`` floats at once.
 
 All tensors are batch-first: x ``(B, T, F)``, h ``(B, T, H)``; ``lengths`` (B,) marks padded
@@ -12,9 +13,12 @@ steps (packed input), which come back NaN.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 from torch import Tensor
 
+counts: Counter[str] = Counter()  # "lstm" / "gru": directions whose gates were recomputed
 _CHUNK_ELEMS = 1 << 22  # pre-activation floats per time chunk (16 MB in float32)
 
 LSTM_GATES = ("input", "forget", "cell", "output")
@@ -56,13 +60,14 @@ def lstm_layer(
     """
     if not gates and not want_cell:
         return {}
-    w_ih, w_hh = weights[0], weights[1]
-    b = weights[2] + weights[3] if len(weights) in (4, 5) else None
-    hidden = w_ih.shape[0] // 4
+    counts["lstm"] += 1
+    hidden = weights[0].shape[0] // 4
     batch, steps = x.shape[0], x.shape[1]
     h_prev = previous_hidden(h, h0, reverse, lengths)
     need = set(gates) | ({"input", "forget", "cell"} if want_cell else set())
-    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 4 * hidden))
+    names = tuple(g for g in LSTM_GATES if g in need)  # only these gates' rows are computed
+    w_ih, w_hh, b = _rows(weights, [LSTM_GATES.index(g) for g in names], hidden, summed=True)
+    chunk = max(1, _CHUNK_ELEMS // max(1, batch * len(names) * hidden))
     # Keeping every gate of a sequence that fits one chunk: the activated pre-activation
     # buffer is the storage, and the gates are views of it (no copies).
     as_views = len(gates) == len(LSTM_GATES) and steps <= chunk
@@ -74,16 +79,15 @@ def lstm_layer(
     for s in reversed(starts) if reverse else starts:
         e = min(s + chunk, steps)
         pre = _linear(x[:, s:e], w_ih, b)
-        pre.view(-1, 4 * hidden).addmm_(h_prev[:, s:e].reshape(-1, h_prev.shape[-1]), w_hh.t())
+        pre.view(-1, w_ih.shape[0]).addmm_(h_prev[:, s:e].reshape(-1, h_prev.shape[-1]), w_hh.t())
         act = {}
-        for k, name in enumerate(LSTM_GATES):
-            if name in need:
-                z = pre[..., k * hidden : (k + 1) * hidden]
-                act[name] = _tanh_(z) if name == "cell" else z.sigmoid_()
-                if as_views:
-                    out[name] = act[name]
-                elif name in out:
-                    out[name][:, s:e] = act[name]
+        for k, name in enumerate(names):
+            z = pre[..., k * hidden : (k + 1) * hidden]
+            act[name] = _tanh_(z) if name == "cell" else z.sigmoid_()
+            if as_views:
+                out[name] = act[name]
+            elif name in out:
+                out[name][:, s:e] = act[name]
         if c is not None:  # c_t = f_t * c_{t-1} + i_t * g_t, with i * g written into c first
             torch.mul(act["input"], act["cell"], out=c[:, s:e])
             f = act["forget"]
@@ -112,27 +116,49 @@ def gru_layer(
     """
     if not gates:
         return {}
-    w_ih, w_hh = weights[0], weights[1]
-    b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
-    hidden = w_ih.shape[0] // 3
+    counts["gru"] += 1
+    hidden = weights[0].shape[0] // 3
     batch, steps = x.shape[0], x.shape[1]
     h_prev = previous_hidden(h, h0, reverse, lengths)
     out = {g: x.new_empty(batch, steps, hidden) for g in gates}
-    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 6 * hidden))
+    # Only the rows needed: r and z as one sum of both products, n's two halves apart.
+    sums = [k for k, g in enumerate(GRU_GATES[:2]) if g in gates or (k == 0 and "new" in gates)]
+    w_ih, w_hh, b = _rows(weights, sums, hidden, summed=True)
+    if "new" in gates:
+        w_in, w_hn, b_in_hn = _rows(weights, [2], hidden, summed=False)
+    chunk = max(1, _CHUNK_ELEMS // max(1, batch * 4 * hidden))
     for s in range(0, steps, chunk):
         e = min(s + chunk, steps)
-        gi = _linear(x[:, s:e], w_ih, b_ih)
-        gh = _linear(h_prev[:, s:e], w_hh, b_hh)
-        gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)
-        gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
-        r = (gi_r + gh_r).sigmoid_()
-        if "reset" in out:
-            out["reset"][:, s:e] = r
-        if "update" in out:
-            out["update"][:, s:e] = (gi_z + gh_z).sigmoid_()
+        pre = _linear(x[:, s:e], w_ih, b)
+        pre.view(-1, w_ih.shape[0]).addmm_(h_prev[:, s:e].reshape(-1, h_prev.shape[-1]), w_hh.t())
+        act = dict(zip([GRU_GATES[k] for k in sums], pre.split(hidden, dim=-1), strict=True))
+        for name in act:
+            act[name].sigmoid_()
+            if name in out:
+                out[name][:, s:e] = act[name]
         if "new" in out:
-            out["new"][:, s:e] = _tanh_(torch.addcmul(gi_n, r, gh_n))
+            gi_n = _linear(x[:, s:e], w_in, b_in_hn[0])
+            gh_n = _linear(h_prev[:, s:e], w_hn, b_in_hn[1])
+            out["new"][:, s:e] = _tanh_(gi_n.addcmul_(act["reset"], gh_n))
     return _mask(out, lengths)
+
+
+def _rows(weights: list[Tensor], blocks: list[int], hidden: int, *, summed: bool):
+    """``(w_ih, w_hh, bias)`` restricted to the given gate blocks of ``hidden`` rows each.
+    The bias is ``b_ih + b_hh`` if ``summed``, else the pair ``(b_ih, b_hh)``; None (or
+    ``(None, None)``) without biases. ``weights``: w_ih, w_hh[, b_ih, b_hh][, w_hr]."""
+
+    def take(t: Tensor) -> Tensor:
+        if blocks == list(range(t.shape[0] // hidden)):
+            return t
+        return torch.cat([t[k * hidden : (k + 1) * hidden] for k in blocks])
+
+    has_bias = len(weights) in (4, 5)
+    w_ih, w_hh = take(weights[0]), take(weights[1])
+    if not has_bias:
+        return w_ih, w_hh, (None if summed else (None, None))
+    b_ih, b_hh = take(weights[2]), take(weights[3])
+    return w_ih, w_hh, (b_ih + b_hh if summed else (b_ih, b_hh))
 
 
 def _tanh_(z: Tensor) -> Tensor:
