@@ -21,7 +21,7 @@ from explainr._core.errors import ExplainrError, ModelError
 from explainr._core.inputs import check_sample, to_inputs
 from explainr._core.model import call_model, prepare
 from explainr._core.state import preserved
-from explainr.adapters import Adapter, Windows, window_defaults
+from explainr.adapters import Adapter, ModuleAdapter, Windows, window_defaults
 from explainr.attribution import (
     Attribution,
     Memory,
@@ -365,6 +365,11 @@ def _fit_text(a: Attribution) -> str:
 
 def _memory_of(model: torch.nn.Module, x: torch.Tensor, target: int | None) -> Memory | None:
     """`explainr.memory` of the model, or None (logged) where its structure is not supported."""
+    if isinstance(model, ModuleAdapter):  # a plain module (or Keras file) with its data
+        model = model.model
+    elif isinstance(model, Adapter):  # a library's model: its structure is the library's
+        log.info("no memory section for a %s model", model.library)
+        return None
     try:
         return memory_of(model, x, target=target)
     except ModelError:
