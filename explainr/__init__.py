@@ -79,7 +79,6 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from explainr import metrics, nn, plots, zoo
-    from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
     from explainr.attribution import (
         Attribution,
         Decomposition,
@@ -93,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
         sliding_windows,
     )
     from explainr.explanation import Explanation, explain
+    from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
     from explainr.report import Report
 
 
