@@ -301,7 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _show_traceback(debug)
             first = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
             return _fail(first)
-        except Exception as e:  # the user's model or factory, or a bug: one line, no traceback
+        except SystemExit:  # argparse: --help, --version, a usage error (already printed)
+            raise
+        except BaseException as e:  # the user's model or factory, or a bug: one line
             _show_traceback(debug)
             text = str(e).strip().splitlines()
             detail = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
