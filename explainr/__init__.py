@@ -12,16 +12,24 @@ Heavy libraries (captum, shap, lime, plotly) are imported only when used.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from explainr._core.errors import ExplainrError
 from explainr._core.version import VERSION
-from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
 
 __version__ = VERSION
 
-# Public names that live in modules with heavy imports: loaded on first access.
+# Public names that live in modules with heavy imports: loaded on first access. Even torch
+# loads on first use, so that the command line owns Ctrl-C from its first line (`explainr.cli`).
 _LAZY = {
+    "CellKind": "explainr.record",
+    "ModuleRecord": "explainr.record",
+    "Recorder": "explainr.record",
+    "Trace": "explainr.record",
+    "record": "explainr.record",
+    "register_cell": "explainr.record",
     "attribute": "explainr.attribution",
     "attribute_units": "explainr.attribution",
     "Attribution": "explainr.attribution",
@@ -91,16 +99,35 @@ if TYPE_CHECKING:  # pragma: no cover
         sliding_windows,
     )
     from explainr.explanation import Explanation, explain
+    from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
     from explainr.report import Report
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'explainr' has no attribute {name!r}")
+    importlib.import_module("explainr.record")  # declares PyTorch's cells, as an eager import did
     module = importlib.import_module(_LAZY[name])
-    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    is_module = module.__name__.endswith("." + name) and name != "record"
+    value = module if is_module else getattr(module, name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """``explainr`` itself: ``explainr.record`` stays the function `record`.
+
+    Importing the subpackage ``explainr.record`` sets it as an attribute of ``explainr``; that
+    one attribute is refused, so ``explainr.record(model)`` works however the package loaded.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "record" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

@@ -1,5 +1,11 @@
 """``python -m explainr``: the same as the ``explainr`` command."""
 
-from explainr.cli import main
+import sys
+
+try:
+    from explainr.cli import main
+except KeyboardInterrupt:  # Ctrl-C before main() owns it (the import is light; rare)
+    print("explainr: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

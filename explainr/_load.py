@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,11 @@ def load_model(
             `explainr.adapters.keras.load`), or a file holding a whole pickled module (needs
             ``unsafe_pickle``).
         weights: a state dict for a factory model: ``.safetensors`` or a torch file loaded
-            with ``weights_only=True``. Required for a factory unless ``random_weights``.
-        unsafe_pickle: allow unpickling a whole module from ``spec`` (runs code from the file).
+            with ``weights_only=True`` (``weights_only=False`` with ``unsafe_pickle``).
+            Required for a factory unless ``random_weights``.
+        unsafe_pickle: allow unpickling, which runs code from the file: a whole module from
+            ``spec``, or a torch ``weights`` file that ``weights_only=True`` cannot read. An
+            error where nothing would be unpickled (zoo, Keras, ``.safetensors``, no weights).
         random_weights: explain the factory's model as it builds it (untrained weights).
 
     Returns:
@@ -54,6 +58,8 @@ def load_model(
         if weights is not None or random_weights:
             flag = "--weights" if weights is not None else "--random-weights"
             raise ExplainrError(f"{flag} is for factory models; zoo model {spec!r} ships its own")
+        if unsafe_pickle:
+            raise _nothing_to_unpickle(f"zoo model {spec!r} is read from .safetensors")
         return zoo.load(spec).model
     if spec.endswith(".py") and ":" not in spec:
         where = "" if Path(spec).is_file() else " (and that file does not exist here)"
@@ -71,14 +77,20 @@ def load_model(
                 "state dict with --weights FILE (.safetensors or torch), or pass "
                 "--random-weights to explain the untrained model on purpose"
             )
+        if unsafe_pickle and weights is None:
+            raise _nothing_to_unpickle("no --weights file is given (--random-weights)")
+        if unsafe_pickle and Path(weights or "").suffix == ".safetensors":
+            raise _nothing_to_unpickle(f"{weights} is read without pickle")
         model = _from_factory(spec)
         if weights is not None:
-            _load_weights(model, weights)
+            _load_weights(model, weights, unsafe_pickle)
         return model.eval()
     path = Path(spec)
     if path.suffix.lower() in KERAS_SUFFIXES:
         if weights is not None:
             raise ExplainrError(f"--weights is for factory models; {spec} holds its own weights")
+        if unsafe_pickle:
+            raise _nothing_to_unpickle(f"the Keras file {spec} is read without pickle")
         from explainr.adapters.keras import load as load_keras
 
         return load_keras(path)
@@ -106,6 +118,13 @@ def load_model(
     )
 
 
+def _nothing_to_unpickle(why: str) -> ExplainrError:
+    return ExplainrError(
+        f"--unsafe-pickle has nothing to unpickle: {why}; leave it out (it is for a pickled "
+        "module file as --model, or a torch --weights file that weights_only=True cannot read)"
+    )
+
+
 def _from_factory(spec: str) -> nn.Module:
     target, _, attr = spec.rpartition(":")
     try:
@@ -121,6 +140,11 @@ def _from_factory(spec: str) -> nn.Module:
                 module = importlib.import_module(target)
             finally:
                 sys.path.pop(0)
+    except SystemExit as e:  # never mistaken for the command's own exit
+        raise ExplainrError(
+            f"importing {target!r} (model spec {spec!r}) called sys.exit({e.code!r}); the "
+            "module must define the factory without exiting"
+        ) from e
     except Exception as e:  # importing runs the user's code: any error may come out
         raise ExplainrError(
             f"cannot import {target!r} from model spec {spec!r}: {type(e).__name__}: {e}"
@@ -130,6 +154,11 @@ def _from_factory(spec: str) -> nn.Module:
         raise ExplainrError(f"{target!r} has no callable {attr!r} (from model spec {spec!r})")
     try:
         model = factory()
+    except SystemExit as e:  # sys.exit(0) in a factory is a failure, not a finished command
+        raise ExplainrError(
+            f"{spec}() called sys.exit({e.code!r}) instead of returning the model; the "
+            "factory must build and return it"
+        ) from e
     except Exception as e:  # the user's factory; it must build the model with no arguments
         raise ExplainrError(
             f"{spec}() failed: {type(e).__name__}: {e}; the factory must build the model "
@@ -140,7 +169,7 @@ def _from_factory(spec: str) -> nn.Module:
     return model
 
 
-def _load_weights(model: nn.Module, weights: str) -> None:
+def _load_weights(model: nn.Module, weights: str, unsafe_pickle: bool = False) -> None:
     path = Path(weights)
     if not path.is_file():
         raise ExplainrError(f"weights file {weights} does not exist")
@@ -149,10 +178,17 @@ def _load_weights(model: nn.Module, weights: str) -> None:
             from safetensors.torch import load_file
 
             state = load_file(str(path))
+        elif unsafe_pickle:
+            log.warning("unpickling the weights in %s (--unsafe-pickle)", weights)
+            state = torch.load(path, weights_only=False, map_location="cpu")
         else:
             state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # corrupt or foreign files fail in many ways; name the file
-        raise ExplainrError(f"cannot read weights from {weights}: {e}") from e
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        hint = ""
+        if isinstance(e, pickle.UnpicklingError) and not unsafe_pickle:
+            hint = "; if you trust the file, --unsafe-pickle reads it with weights_only=False"
+        raise ExplainrError(f"cannot read weights from {weights}: {first}{hint}") from e
     if not isinstance(state, dict):
         raise ExplainrError(f"{weights} holds a {type(state).__name__}, not a state dict")
     try:
@@ -224,6 +260,14 @@ def read_table(
         raise ExplainrError(
             f"{path} has a missing value in column {df.columns[col]!r} at row {row + 1} "
             f"(time {df.index[row]}); fill or drop it first"
+        )
+    infinite = ~np.isfinite(df.to_numpy(dtype=np.float64))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        value = df.iloc[row, col]
+        raise ExplainrError(
+            f"{path} has an infinite value ({value}) in column {df.columns[col]!r} at row "
+            f"{row + 1} (time {df.index[row]}); replace or drop it first"
         )
     return df
 

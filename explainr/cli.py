@@ -5,25 +5,41 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import time_labels_of
-from explainr._core.model import call_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+# numpy, torch and the rest load inside `main`, where Ctrl-C and SIGTERM are handled: this
+# module imports nothing heavy, so an interrupt while torch loads is one line too.
 
 DEFAULT_METHODS = ",".join(DEFAULTS.methods)
 DEMO_MODEL = "macro_lstm"
 OUTPUTS = {".html": "report", ".json": "summary", ".csv": "table", ".parquet": "table"}
 OUT_HELP = ".html report, .json summary, .csv or .parquet long table (method, window, time, feature, value, input)"
 log = logging.getLogger("explainr.cli")
+EXIT_CODES = (
+    "exit codes:\n"
+    "  0    done\n"
+    "  2    error: one line on stderr, 'explainr: error: ...' (also for an exception or\n"
+    "       sys.exit in your model or factory, and SIGTERM); --debug adds the traceback;\n"
+    "       no output or temporary file is left, an existing output file is kept\n"
+    "  130  interrupted (Ctrl-C): 'explainr: interrupted', nothing left behind either"
+)
 
 EXAMPLES = {
     "demo": "example:\n  explainr demo --out reports/demo.html",
@@ -180,6 +196,16 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     group.add_argument("-v", "--verbose", action="store_true", help="say more, with progress bars")
+    _add_debug(p, argparse.SUPPRESS)
+
+
+def _add_debug(p: argparse.ArgumentParser, default: Any) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="on failure, print the traceback before the one-line error",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,10 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  explainr demo\n  explainr models\n"
         "  explainr explain --model sunspots_gru --data models/data/sunspots.csv "
         "--time-column year --window 30 --out reports/sunspots.html\n"
-        "Run 'explainr COMMAND --help' for each command's options.",
+        "Run 'explainr COMMAND --help' for each command's options.\n\n"
+        f"{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
+    _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fmt = argparse.RawDescriptionHelpFormatter
 
@@ -247,26 +275,117 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``explainr`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``explainr`` console script; returns the exit code.
+
+    0 done; 2 any failure: a bad argument or file, an error raised by the user's model or
+    factory (even ``sys.exit`` in it), SIGTERM; 130 Ctrl-C. A failure is one line on stderr,
+    ``explainr: error: ...`` or ``explainr: interrupted``, with the traceback only under
+    ``--debug``; no output or temporary file is left and an existing output file is kept.
+    """
+    debug = _debug_asked(argv)
+    with _signals_raise():
+        try:
+            args = build_parser().parse_args(argv)  # --help, --version, usage errors: SystemExit
+            if args.command is None:
+                build_parser().print_help()
+                return 2
+            return _run(args)
+        except KeyboardInterrupt:
+            _show_traceback(debug)
+            print("explainr: interrupted", file=sys.stderr)
+            return 130
+        except _Terminated:
+            _show_traceback(debug)
+            return _fail("terminated (SIGTERM)")
+        except ExplainrError as e:
+            _show_traceback(debug)
+            first = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+            return _fail(first)
+        except SystemExit:  # argparse: --help, --version, a usage error (already printed)
+            raise
+        except BaseException as e:  # the user's model or factory, or a bug: one line
+            _show_traceback(debug)
+            text = str(e).strip().splitlines()
+            detail = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+            hint = "" if debug else " (run with --debug for the traceback)"
+            return _fail(f"unexpected {detail}{hint}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command with its notes held back until it succeeds."""
     level = logging.WARNING
     if getattr(args, "quiet", False):
         level = logging.ERROR
     elif getattr(args, "verbose", False):
         level = logging.INFO
-    if args.command is None:
-        build_parser().print_help()
-        return 2
     held = _Held()
     logging.basicConfig(level=level, handlers=[held], force=True)
     try:
-        code = _COMMANDS[args.command](args)
-    except ExplainrError as e:
-        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-    except KeyboardInterrupt:
-        return _fail("interrupted")
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning  # one held line per warning, not two on stderr
+            code = _COMMANDS[args.command](args)
+    except SystemExit as e:  # the user's code called sys.exit: never mistaken for success
+        raise ExplainrError(
+            f"the model's code called sys.exit({e.code!r}) while explainr ran it; nothing was "
+            "written. A factory must return the model, a forward must return its output"
+        ) from e
     held.show()
     return code
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    text = str(message).strip().splitlines()
+    log.warning("%s: %s", category.__name__, text[0] if text else "")
+
+
+def _debug_asked(argv: Sequence[str] | None) -> bool:
+    """``--debug`` anywhere on the command line, known before parsing can fail."""
+    return "--debug" in (sys.argv[1:] if argv is None else list(argv))
+
+
+def _show_traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the work is so that it unwinds (and cleans up) as Ctrl-C does."""
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt and SIGTERM `_Terminated`, once each run.
+
+    Further signals while the command unwinds are ignored, so the clean-up (removing a
+    temporary file) finishes; a third one ends the process at once. Only the main thread
+    can own signals; elsewhere (``main`` called from a thread) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = [0]
+
+    def handler(signum: int, frame: Any) -> None:
+        received[0] += 1
+        if received[0] == 1:
+            raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated()
+        if received[0] >= 3:
+            os.write(2, b"explainr: interrupted\n")
+            os._exit(130 if signum == signal.SIGINT else 2)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Held(logging.Handler):
@@ -332,6 +451,7 @@ class _Run:
 
 def _inputs(args: argparse.Namespace) -> _Run:
     """Model, windows and card for explain/record, every argument checked."""
+    import numpy as np
     import torch
 
     from explainr import zoo
@@ -342,6 +462,7 @@ def _inputs(args: argparse.Namespace) -> _Run:
         raise ExplainrError(f"--window must be a positive number of steps, got {args.window}")
     if args.last < 1:
         raise ExplainrError(f"--last must be at least 1, got {args.last}")
+    _refuse_overwriting_inputs(args)
     device = _device(args.device)
     entry = zoo.load(args.model) if args.model in zoo.names() else None
     card: Card | None = None
@@ -354,6 +475,11 @@ def _inputs(args: argparse.Namespace) -> _Run:
             flag = "--weights" if args.weights is not None else "--random-weights"
             raise ExplainrError(
                 f"{flag} is for factory models; zoo model {args.model!r} ships its own weights"
+            )
+        if args.unsafe_pickle:
+            raise ExplainrError(
+                f"--unsafe-pickle has nothing to unpickle: zoo model {args.model!r} is read "
+                "from .safetensors; leave it out"
             )
         card = read_card(entry.card)
     elif args.card is not None:
@@ -380,6 +506,12 @@ def _inputs(args: argparse.Namespace) -> _Run:
         raise ExplainrError(
             f"--window {window} is longer than the data ({len(df)} rows in {args.data})"
         )
+    available = len(df) - window + 1
+    if args.last > available:
+        raise ExplainrError(
+            f"--last {args.last}: {args.data} has {len(df)} rows, so only {available} window(s) "
+            f"of {window} steps; use --last {available} or less"
+        )
     windows = sliding_windows(df, window, last=args.last)
     raw = windows.x.numpy().astype(np.float64)
     scaled = card.scale(raw) if card is not None else raw
@@ -390,6 +522,35 @@ def _inputs(args: argparse.Namespace) -> _Run:
     return _Run(
         model, x.to(device), raw, list(df.columns), windows.time_labels[-1], card, df, device
     )
+
+
+def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
+    """``--out`` may not be one of the files read (also through a link or another spelling)."""
+    out = Path(args.out)
+    model_file = args.model.rpartition(":")[0] if ":" in args.model else args.model
+    baseline = getattr(args, "baseline", None)
+    inputs = {
+        "--data": args.data,
+        "--card": args.card,
+        "--weights": args.weights,
+        "--baseline": None if baseline in ("zeros", "mean") else baseline,
+        "--model": model_file,
+    }
+    for flag, given in inputs.items():
+        if given and _same_file(out, Path(given)):
+            raise ExplainrError(
+                f"--out {args.out} is the {flag} file {given}; writing it would destroy the "
+                "input. Choose another --out"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # links, hard links, relative spellings
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a link loop or an unreadable folder: not the same
+        return False
 
 
 def _device(name: str | None) -> Any:
@@ -420,6 +581,7 @@ def _device(name: str | None) -> Any:
 
 def _baselines(args: argparse.Namespace, run: _Run) -> Any:
     """None (zeros), a mean window, or a background set from a file, in the model's units."""
+    import numpy as np
     import torch
 
     from explainr._load import read_table
@@ -476,9 +638,12 @@ def _explain_command(args: argparse.Namespace) -> int:
 
 
 def _demo_command(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from explainr import zoo
+    from explainr._core.inputs import time_labels_of
+    from explainr._core.model import call_model
     from explainr._load import read_card
 
     kind = _output_kind(args.out)
@@ -610,6 +775,8 @@ def _write_table(out: Path, attributions: dict) -> Path:
 
 def _summary(attributions: dict, run: _Run, out: str, seconds: float) -> dict[str, Any]:
     """Top features, top time steps and completeness of each method, for the last window."""
+    import numpy as np
+
     first = next(iter(attributions.values()))
     units = _units(run.card) or {}
     target_unit = run.card.unit(run.card.target) if run.card and run.card.target else None
@@ -649,6 +816,8 @@ def _summary(attributions: dict, run: _Run, out: str, seconds: float) -> dict[st
 
 
 def _dumps(summary: dict[str, Any]) -> str:
+    import numpy as np
+
     def plain(value: Any) -> Any:
         if isinstance(value, (np.generic, np.ndarray)):
             return value.tolist()
@@ -681,6 +850,7 @@ def _record_command(args: argparse.Namespace) -> int:
     import torch
 
     import explainr
+    from explainr._core.model import call_model
 
     if Path(args.out).suffix.lower() != ".npz":
         raise ExplainrError(f"--out {args.out}: record writes a .npz file; name it *.npz")

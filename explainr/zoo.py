@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from explainr import _zoo_models
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
 
 __all__ = ["ZooModel", "card", "catalogue", "load", "models_dir", "names"]
 
@@ -92,35 +92,52 @@ def catalogue() -> list[dict[str, Any]]:
             f"no models in {origin}{str(root)!r}: no <name>/card.json in it; point "
             "EXPLAINR_MODELS at the zoo folder, or unset it to use the shipped zoo"
         )
-    cards = []
-    for name in found:
-        path = root / name / "card.json"
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise ExplainrError(f"cannot read zoo card {path}: {e}") from e
-        if not isinstance(meta, dict):
-            raise ExplainrError(f"zoo card {path} holds a {type(meta).__name__}, not an object")
-        cards.append({**meta, "name": name})
-    return cards
+    return [{**_read_card(root / name / "card.json"), "name": name} for name in found]
 
 
 def card(name: str) -> dict[str, Any]:
     """The card of model ``name``: the parsed ``models/<name>/card.json``.
 
     Args:
-        name: one of `names`.
+        name: one of `names` (a folder name: paths such as ``a/../b`` are refused).
+
+    Raises:
+        ExplainrError: for an unknown name (`ExplainrValueError`), a name that is not a
+            string (`ExplainrTypeError`), or a card that is not a JSON object (naming the file).
 
     >>> card("planted_lstm")["box"]["features"]
     [2, 3]
     """
-    path = models_dir() / name / "card.json"
-    if not path.is_file():
-        raise ExplainrError(
-            f"no zoo model named {name!r} in {models_dir()}; models: {names()}. "
-            "Set EXPLAINR_MODELS to the folder holding the zoo if it lives elsewhere"
+    _check_name(name)
+    return _read_card(models_dir() / name / "card.json")
+
+
+def _check_name(name: object) -> None:
+    """``name`` is exactly one of `names`: never a path that leads out of the zoo."""
+    if not isinstance(name, str):
+        raise ExplainrTypeError(
+            f"a zoo model name must be a str, got {type(name).__name__} {name!r}; models: {names()}"
         )
-    return json.loads(path.read_text())
+    if name in names():
+        return
+    path_like = "/" in name or "\\" in name or name in (".", "..") or Path(name).is_absolute()
+    why = " (a zoo name is one folder name, not a path)" if path_like else ""
+    raise ExplainrValueError(
+        f"no zoo model named {name!r} in {models_dir()}{why}; models: {names()}. "
+        "Set EXPLAINR_MODELS to the folder holding the zoo if it lives elsewhere"
+    )
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ExplainrError(f"cannot read zoo card {path}: {e}; fix or remove it") from e
+    if not isinstance(meta, dict):
+        raise ExplainrError(
+            f"zoo card {path} holds a {type(meta).__name__}, not a JSON object; fix or remove it"
+        )
+    return meta
 
 
 def load(name: str) -> ZooModel:
@@ -133,25 +150,44 @@ def load(name: str) -> ZooModel:
     'classify'
     """
     meta = card(name)
-    arch = meta["architecture"]
-    cls = getattr(_zoo_models, arch["class"], None)
-    if arch["class"] not in _zoo_models.__all__ or cls is None:
+    path = models_dir() / name / "card.json"
+    try:
+        arch, data = meta["architecture"], meta["data"]
+        cls_name, kwargs = arch["class"], arch["kwargs"]
+        features, window = list(data["features"]), meta["window"]
+        task, target = meta["task"], data["target"]
+    except (KeyError, TypeError) as e:
         raise ExplainrError(
-            f"card of {name!r} names class {arch['class']!r}, which is not one of "
+            f"zoo card {path} lacks {e} (or it is of the wrong type): architecture.class, "
+            "architecture.kwargs, data.features, data.target, window and task are needed"
+        ) from e
+    cls = getattr(_zoo_models, cls_name, None) if isinstance(cls_name, str) else None
+    if cls_name not in _zoo_models.__all__ or cls is None:
+        raise ExplainrError(
+            f"card of {name!r} names class {cls_name!r}, which is not one of "
             f"explainr._zoo_models {_zoo_models.__all__}"
         )
-    model: nn.Module = cls(**arch["kwargs"])
-    model.load_state_dict(load_file(models_dir() / name / "model.safetensors"))
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ExplainrError(f"zoo card {path}: window must be a positive int, got {window!r}")
+    weights = models_dir() / name / "model.safetensors"
+    try:
+        model: nn.Module = cls(**kwargs)
+        model.load_state_dict(load_file(weights))
+    except Exception as e:  # wrong kwargs, a missing, corrupt or foreign weights file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExplainrError(
+            f"zoo model {name!r}: cannot build {cls_name} from {path} with the weights in "
+            f"{weights}: {type(e).__name__}: {first}"
+        ) from e
     model.eval()
-    data = meta["data"]
     return ZooModel(
         name=name,
         card=meta,
         model=model,
-        feature_names=list(data["features"]),
-        window=int(meta["window"]),
-        task=meta["task"],
-        target_name=data["target"],
+        feature_names=features,
+        window=window,
+        task=task,
+        target_name=target,
     )
 
 
@@ -221,6 +257,10 @@ class ZooModel:
         >>> x.shape, raw[-1].index[-1].year
         (torch.Size([3, 24, 1]), 2001)
         """
+        if isinstance(last, bool) or not isinstance(last, (int, np.integer)):
+            raise ExplainrTypeError(
+                f"last must be an int (how many windows), got {type(last).__name__} {last!r}"
+            )
         frame = self.data()[self.feature_names]
         available = len(frame) - self.window + 1
         if not 1 <= last <= available:

@@ -19,3 +19,24 @@ class ModelError(ExplainrError, RuntimeError):
 
     A `RuntimeError` too, so code that caught the model's own runtime errors still does.
     """
+
+
+class ExplainrTypeError(ExplainrError, TypeError):
+    """An argument of the wrong type; the message names it, the type received and what to pass.
+
+    A `TypeError` too, as Python code expects for a wrong type.
+
+    >>> issubclass(ExplainrTypeError, TypeError) and issubclass(ExplainrTypeError, ExplainrError)
+    True
+    """
+
+
+class ExplainrValueError(ExplainrError, ValueError):
+    """An argument of the right type but a wrong value; the message names it, the value and the
+    values allowed.
+
+    A `ValueError` too, as Python code expects for a wrong value.
+
+    >>> issubclass(ExplainrValueError, ValueError) and issubclass(ExplainrValueError, ExplainrError)
+    True
+    """

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from explainr._core.errors import ExplainrError
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def write_atomic(
@@ -39,8 +41,19 @@ def write_atomic(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = _mode_for(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = None
         try:
+            # the name is known before the file exists, so an interrupt (Ctrl-C, SIGTERM turned
+            # into an exception) at any point, even right after creating it, removes it
+            for _ in range(100):
+                tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+                    break
+                except FileExistsError:
+                    tmp = None  # someone else's file: never removed below
+            else:
+                raise FileExistsError(f"no free temporary name in {path.parent}")
             with os.fdopen(fd, "wb") as fh:
                 if callable(content):
                     content(fh)
@@ -49,8 +62,9 @@ def write_atomic(
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             raise
     except OSError as e:
         raise ExplainrError(

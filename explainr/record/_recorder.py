@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -9,8 +10,8 @@ import torch
 from torch import nn
 
 from explainr._core import sinks
-from explainr._core.cells import STATES, cell_kinds, kind_of
-from explainr._core.errors import ExplainrError
+from explainr._core.cells import STATES, cell_kind, cell_kinds, kind_of
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
 from explainr.record import _patch
 from explainr.record._trace import ModuleRecord, Trace
 
@@ -40,7 +41,7 @@ class Recorder:
         *,
         modules: Iterable[str] | None = None,
         gates: Iterable[str] | None = None,
-        states: Iterable[str] = STATE_NAMES,
+        states: Iterable[str] | None = STATE_NAMES,
         layers: Iterable[int] | int | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -56,7 +57,7 @@ class Recorder:
                 "(and subclasses); register your own cell with explainr.register_cell"
             )
         if modules is not None:
-            modules = [modules] if isinstance(modules, str) else list(modules)
+            modules = _names_of(modules, "modules", "module names from model.named_modules()")
             unknown = [m for m in modules if m not in found]
             if unknown:
                 raise ExplainrError(
@@ -64,13 +65,12 @@ class Recorder:
                     f"recordable modules: {list(found)}"
                 )
             found = {m: found[m] for m in modules}
-        all_gates = sorted({g for kind in cell_kinds() for g in kind.gates})
-        self._gates = None if gates is None else frozenset(_check_names(gates, all_gates, "gate"))
-        self._states = frozenset(_check_names(states, STATE_NAMES, "state"))
+        self._gates = None if gates is None else frozenset(_check_gates(gates, found))
+        self._states = frozenset(_check_states(states, found))
         self._layers = (
             None if layers is None else _check_layers(layers, self._count_layers(model, found))
         )
-        self._dtype = dtype
+        self._dtype = _check_dtype(dtype)
         named = dict(model.named_modules())
         self._modules = {name: named[name] for name in found}
         self.trace = Trace(list(found), found, marked=_marked_calls(model, found))
@@ -159,26 +159,107 @@ def _class_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_layers(layers: Iterable[int] | int, available: int) -> frozenset[int]:
-    layers = [layers] if isinstance(layers, int) else list(layers)
-    bad = [x for x in layers if not isinstance(x, int) or not 0 <= x < available]
+    hint = f"an int or a list of ints, layer indices 0..{available - 1}"
+    if _is_int(layers):
+        values = [layers]
+    elif isinstance(layers, (str, bytes, bool)) or not isinstance(layers, Iterable):
+        raise ExplainrTypeError(f"layers must be {hint}; got {type(layers).__name__} {layers!r}")
+    else:
+        values = list(layers)
+        wrong = [x for x in values if not _is_int(x)]
+        if wrong:
+            raise ExplainrTypeError(
+                f"layers must be {hint}; got {wrong!r} in layers={values!r} (a bool or a float "
+                "is not a layer index)"
+            )
+    bad = [int(x) for x in values if not 0 <= x < available]  # type: ignore[operator]
     if bad:
-        raise ExplainrError(
+        raise ExplainrValueError(
             f"layers {bad} do not exist: the recorded modules have at most {available} layer(s), "
             f"numbered 0..{available - 1}"
         )
-    return frozenset(layers)
+    return frozenset(int(x) for x in values)  # type: ignore[call-overload]
 
 
-def _check_names(names: Iterable[str], allowed: Iterable[str], what: str) -> list[str]:
+def _names_of(names: object, argument: str, what: str) -> list[str]:
+    """A str or an iterable of str as a list; anything else an error naming ``argument``."""
     if isinstance(names, str):
-        names = [names]
-    names = list(names)
-    allowed = list(allowed)
-    bad = [n for n in names if n not in allowed]
+        return [names]
+    if not isinstance(names, Iterable) or isinstance(names, (bytes, dict)):
+        raise ExplainrTypeError(
+            f"{argument} must be a str or a list of str ({what}); got "
+            f"{type(names).__name__} {names!r}"
+        )
+    values = list(names)
+    wrong = [n for n in values if not isinstance(n, str)]
+    if wrong:
+        raise ExplainrTypeError(
+            f"{argument} must be a str or a list of str ({what}); got {wrong!r} in {values!r}"
+        )
+    return values
+
+
+def _kinds_text(found: dict[str, str], what: str) -> str:
+    """``'rnn' (gru): reset, update, new; ...`` for an error message."""
+    parts = []
+    for name, kind_name in found.items():
+        kind = cell_kind(kind_name)
+        has = (
+            kind.gates if what == "gates" else ("cell", "hidden") if kind.has_cell else ("hidden",)
+        )
+        parts.append(f"{name!r} ({kind_name}): {', '.join(has) or 'none'}")
+    return "; ".join(parts)
+
+
+def _check_gates(gates: object, found: dict[str, str]) -> list[str]:
+    """Every gate asked for must be a gate of at least one recorded module."""
+    names = _names_of(gates, "gates", "gate names, () for none, None for all")
+    available = {g for kind in found.values() for g in cell_kind(kind).gates}
+    bad = [g for g in names if g not in available]
     if bad:
-        raise ExplainrError(f"unknown {what} name(s) {bad}; choose from {allowed}")
+        raise ExplainrValueError(
+            f"unknown gate name(s) {bad}; choose from {sorted(available)}, the gates of the "
+            f"recorded modules: {_kinds_text(found, 'gates')}"
+        )
     return names
+
+
+def _check_states(states: object, found: dict[str, str]) -> list[str]:
+    """Known names, at least one of them held by a recorded module (GRUs have no cell)."""
+    if states is None:  # like gates=None: everything
+        return list(STATE_NAMES)
+    names = _names_of(states, "states", "a subset of ('cell', 'hidden'), None for both")
+    bad = [n for n in names if n not in STATE_NAMES]
+    if bad:
+        raise ExplainrValueError(f"unknown state name(s) {bad}; choose from {list(STATE_NAMES)}")
+    if names and "hidden" not in names and not any(cell_kind(k).has_cell for k in found.values()):
+        raise ExplainrValueError(
+            f"states={tuple(names)!r} records nothing: no recorded module has a cell state "
+            f"({_kinds_text(found, 'states')}); use states='hidden'"
+        )
+    return names
+
+
+def _check_dtype(dtype: object) -> torch.dtype | None:
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype):
+        raise ExplainrTypeError(
+            f"dtype must be a floating torch.dtype such as torch.float16, got "
+            f"{type(dtype).__name__} {dtype!r}"
+        )
+    if not dtype.is_floating_point:
+        raise ExplainrValueError(
+            f"dtype={dtype} would cast gates and states (values in 0..1 or -1..1) to whole "
+            "numbers or bools; use a floating dtype: torch.float16, torch.bfloat16, "
+            "torch.float32 or torch.float64 (or None to keep the computed one)"
+        )
+    return dtype
 
 
 def record(
@@ -186,7 +267,7 @@ def record(
     *,
     modules: Iterable[str] | str | None = None,
     gates: Iterable[str] | str | None = None,
-    states: Iterable[str] | str = STATE_NAMES,
+    states: Iterable[str] | str | None = STATE_NAMES,
     layers: Iterable[int] | int | None = None,
     dtype: torch.dtype | None = None,
 ) -> Recorder:
@@ -200,10 +281,14 @@ def record(
             explainr.nn.PeepholeLSTM or explainr.nn.ConvLSTM modules (or subclasses).
         modules: names (from ``model.named_modules()``) to record; default all.
         gates: gate names to keep (LSTM input/forget/cell/output, GRU reset/update/new);
-            default all, ``()`` for none.
-        states: which states to keep, a subset of ``("cell", "hidden")``.
-        layers: layer indices to keep; default all.
-        dtype: storage dtype, e.g. ``torch.float16`` to halve memory; default as computed.
+            default all, ``()`` for none. Each name must be a gate of at least one recorded
+            module (``"forget"`` on a GRU alone is an error naming its gates).
+        states: which states to keep, a subset of ``("cell", "hidden")``; modules without
+            a cell state (GRUs) keep only ``hidden``, and ``"cell"`` alone with no such module
+            recorded is an error.
+        layers: layer indices to keep (ints; a bool or float is an error); default all.
+        dtype: storage dtype, a floating one, e.g. ``torch.float16`` to halve memory;
+            default as computed. Integer and bool dtypes are an error.
 
     Returns:
         A :class:`Recorder`; after the block, ``rec.trace[name]`` is a :class:`ModuleRecord`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from explainr._core.cells import CellKind, GateNames, cell_kind
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError
 from explainr._core.files import write_atomic
 
 GATE_NAMES = GateNames()  # kind name -> gate names, read from the cell registry
@@ -70,6 +71,11 @@ class ModuleRecord:
             layer: layer index, ``0 <= layer < num_layers``.
             direction: 0 forward, 1 reverse (bidirectional modules only).
         """
+        if not isinstance(name, str):
+            raise ExplainrTypeError(
+                f"gate name must be a str, one of {list(self.gate_names)}; got "
+                f"{type(name).__name__} {name!r}"
+            )
         if name not in self.gate_names:
             raise ExplainrError(
                 f"{self._label()} has no gate {name!r}; its gates are {list(self.gate_names)}"
@@ -111,6 +117,16 @@ class ModuleRecord:
         return sum(t.numel() * t.element_size() for t in self.data.values())
 
     def _get(self, what: str, layer: int, direction: int) -> torch.Tensor:
+        for argument, value, count in (
+            ("layer", layer, self.num_layers),
+            ("direction", direction, self.num_directions),
+        ):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise ExplainrTypeError(
+                    f"{argument} must be an int, 0..{count - 1} for {self._label()}; got "
+                    f"{type(value).__name__} {value!r}"
+                )
+        layer, direction = int(layer), int(direction)
         if not 0 <= layer < self.num_layers:
             raise ExplainrError(
                 f"{self._label()} has {self.num_layers} layer(s); layer={layer} is out of range"
@@ -227,6 +243,11 @@ class Trace(Mapping[str, ModuleRecord]):
         return write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays), "trace")
 
     def _check(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise ExplainrTypeError(
+                f"a module name must be a str, one of {self._names}; got "
+                f"{type(name).__name__} {name!r}"
+            )
         if name not in self._calls:
             raise ExplainrError(f"no recorded module named {name!r}; recorded: {self._names}")
 
