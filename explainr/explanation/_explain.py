@@ -17,6 +17,7 @@ import torch
 from explainr import metrics as metrics_module
 from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.frames import Frame, as_frames, is_grid_target, target_label
 from explainr._core.inputs import check_sample, to_inputs
 from explainr._core.model import call_model, prepare
 from explainr._core.state import preserved
@@ -141,6 +142,7 @@ def explain(
     sample: int = 0,
     metrics: bool = True,
     memory: bool = True,
+    patch: int | None = None,
 ) -> Explanation:
     """Record the model's insides, attribute its prediction with several methods, measure them.
 
@@ -173,6 +175,10 @@ def explain(
         metrics: compute deletion/insertion curves for every method (costs model calls).
         memory: compute the model's memory (:func:`explainr.memory`) when its structure
             allows (one nn.LSTM / nn.GRU / PeepholeLSTM followed by a supported head).
+        patch: for frames, the side of the square patches perturbation methods group.
+
+    Frames ``(batch, time, channels, height, width)`` and targets on an output frame work as
+    in :func:`explainr.attribute`; ``.x`` keeps the frames and the report draws maps.
 
     Returns:
         An :class:`Explanation`: ``.trace``, ``.attributions[method]``, ``.metrics``;
@@ -193,7 +199,10 @@ def explain(
     ['completeness', 'deletion_auc', 'insertion_auc']
     """
     start = time.perf_counter()
-    inputs = to_inputs(x)  # (batch, time, feature), checked: rank, NaN, non-numeric
+    frames = as_frames(x)  # (batch, time, channels, height, width) or None
+    frame = None if frames is None else Frame(*frames.shape[2:])
+    flat = x if frames is None else frames.flatten(2)
+    inputs = to_inputs(flat, None if frame is None else frame.names())  # checked: NaN, ...
     xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
     names = [str(n) for n in feature_names] if feature_names is not None else names
     labels = [str(t) for t in time_labels] if time_labels is not None else labels
@@ -204,10 +213,11 @@ def explain(
         raise ExplainrError(
             "explain() needs at least one method, e.g. methods=('integrated_gradients',)"
         )
-    trace = _trace_of(model, xt)
+    trace = _trace_of(model, xt if frames is None else frames)
     attributions: dict[str, Attribution] = {}
     with preserved(model):  # one normalisation and one probe for every method and curve
-        ready = prepare(model, xt, target=target, baselines=baselines, feature_names=names)
+        given = xt if frames is None else frames
+        ready = prepare(model, given, target=target, baselines=baselines, feature_names=names)
         for method in methods:
             a = attribute_prepared(
                 ready,
@@ -218,13 +228,14 @@ def explain(
                 n_samples=n_samples,
                 seed=seed,
                 progress=progress,
+                patch=patch,
             )
             attributions[method] = replace(a, time_labels=labels) if labels else a
         curves = metrics_module.curves(ready, attributions) if metrics else {}
-    remembered = _memory_of(model, xt, target) if memory else None
+    remembered = _memory_of(model, xt, target) if memory and frames is None else None
     settings = {
         "methods": ", ".join(methods),
-        "target": target,
+        "target": target_label(target) if is_grid_target(target) else target,
         "baselines": _describe(baselines),
         "window": window,
         "group_by": group_by,
@@ -238,7 +249,7 @@ def explain(
         metrics=_metrics(attributions, curves, sample),
         curves=curves,
         rank_agreement=agreement_matrix(list(attributions.values()), sample),
-        x=xt,
+        x=xt if frames is None else frames,
         settings={k: v for k, v in settings.items() if v is not None},
         seconds=time.perf_counter() - start,
         memory=remembered,
