@@ -79,8 +79,9 @@ class Explanation:
             rep.add_trace(self.trace, sample=shown.sample)
         for a in self.attributions.values():
             rep.add_attribution(a, sample=shown.sample, feature_names=shown.feature_names)
-        window = shown.raw if shown.raw is not None else self.x[shown.sample]
-        rep.add_input(window, feature_names=shown.feature_names, units=shown.input_units)
+        if self.x.dim() != 5:  # frames are drawn under their attribution maps
+            window = shown.raw if shown.raw is not None else self.x[shown.sample]
+            rep.add_input(window, feature_names=shown.feature_names, units=shown.input_units)
         rep.add_metrics(
             self.metrics, curves=self.curves, sample=shown.sample, agreement=self.rank_agreement
         )
