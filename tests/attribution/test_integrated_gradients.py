@@ -90,4 +90,5 @@ def test_shipped_models_are_complete_at_default_steps() -> None:
         ref = IntegratedGradients(forward).attribute(
             x[k : k + 1], baselines=torch.zeros_like(x[k : k + 1]), n_steps=steps[k]
         )
-        np.testing.assert_allclose(a.values[k], ref[0].detach().numpy(), rtol=1e-4, atol=1e-6)
+        values = a.frames if a.frame_shape is not None else a.values  # frame models
+        np.testing.assert_allclose(values[k], ref[0].detach().numpy(), rtol=1e-4, atol=1e-6)
