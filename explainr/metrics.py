@@ -203,7 +203,7 @@ def rank_agreement(
     if absolute:
         left, right = np.abs(left), np.abs(right)
     k = min(k, left.shape[1])
-    spearman = np.array([_spearman(u, v) for u, v in zip(left, right, strict=True)])
+    spearman = _spearman(left, right)
     overlap = np.array([_overlap(u, v, k) for u, v in zip(left, right, strict=True)])
     return Agreement(spearman=spearman, top_k_overlap=overlap, k=k, level=level)
 
@@ -298,12 +298,15 @@ def _curve_prepared(
     )
 
 
-def _spearman(u: np.ndarray, v: np.ndarray) -> float:
+def _spearman(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``(batch,)`` Spearman correlation of each row of ``u`` with the same row of ``v``
+    (ties get their mean rank; nan where a row is constant). One call for all rows."""
     from scipy.stats import rankdata
 
-    ru, rv = rankdata(u) - (len(u) + 1) / 2, rankdata(v) - (len(v) + 1) / 2
-    scale = np.sqrt((ru**2).sum() * (rv**2).sum())
-    return float((ru * rv).sum() / scale) if scale > 0 else float("nan")
+    ru = rankdata(u, axis=1) - (u.shape[1] + 1) / 2
+    rv = rankdata(v, axis=1) - (v.shape[1] + 1) / 2
+    scale = np.sqrt((ru**2).sum(axis=1) * (rv**2).sum(axis=1))
+    return np.where(scale > 0, (ru * rv).sum(axis=1) / np.where(scale > 0, scale, 1.0), np.nan)
 
 
 def _overlap(u: np.ndarray, v: np.ndarray, k: int) -> float:

@@ -154,8 +154,21 @@ class _Tracer(fx.Tracer):
 
 
 def float64_copy(model: nn.Module) -> nn.Module:
-    """A float64 copy of ``model`` in eval mode (the user's model is not touched)."""
-    return copy.deepcopy(model).double().eval()
+    """A float64 copy of ``model`` in eval mode (the user's model is not touched).
+
+    Raises:
+        ExplainrError: the model cannot be deep-copied (e.g. a library model holding
+            tensors of an autograd graph).
+    """
+    try:
+        duplicate = copy.deepcopy(model)
+    except (RuntimeError, TypeError) as error:
+        raise ExplainrError(
+            f"{type(model).__name__} cannot be copied to run in float64 ({error}); the "
+            "structural methods (lrp, contextual_decomposition, memory) need a copyable "
+            "model of nn.LSTM / nn.GRU and simple layers"
+        ) from error
+    return duplicate.double().eval()
 
 
 def trace_path(model: nn.Module, method: str) -> tuple[fx.GraphModule, list[fx.Node], fx.Node]:
@@ -285,7 +298,8 @@ def describe(gm: fx.GraphModule, node: fx.Node) -> str:
 
 def _tracing_failed(error: Exception) -> bool:
     """Whether ``error`` comes from symbolic tracing (a Proxy where a value was needed)."""
-    return isinstance(error, fx.proxy.TraceError) or "Proxy" in f"{type(error).__name__} {error}"
+    text = f"{type(error).__name__} {error}"
+    return isinstance(error, fx.proxy.TraceError) or "Proxy" in text or "symbolic tracing" in text
 
 
 def _depends_on(graph: fx.Graph, source: fx.Node) -> set[fx.Node]:
