@@ -123,3 +123,20 @@ def test_attribution_mass_sits_in_the_planted_box(method, kwargs):
     share = mass[:, inside].sum() / mass.sum()
     assert share > 0.6, share
     assert float(a.completeness_error.max()) < 0.01
+
+
+def test_integrated_gradients_on_digits_is_complete_for_the_predicted_class():
+    from captum.attr import IntegratedGradients
+
+    entry = zoo.load("moving_digits")
+    x, _ = entry.windows(last=4)
+    with torch.no_grad():
+        predicted = entry.model(x).argmax(1).tolist()
+    for k, target in enumerate(predicted):
+        a = explainr.attribute(entry.model, x[k : k + 1], target=target)
+        assert float(a.completeness_error[0]) < 0.01, (k, target)
+        steps = a.settings.get("n_steps_used", [50])[0]
+        ref = IntegratedGradients(entry.model).attribute(
+            x[k : k + 1], torch.zeros_like(x[k : k + 1]), target=target, n_steps=int(steps)
+        )
+        np.testing.assert_allclose(a.frames[0], ref[0].detach().numpy(), rtol=1e-4, atol=1e-6)
