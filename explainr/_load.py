@@ -386,7 +386,7 @@ def read_card(source: str | dict[str, Any]) -> Card:
     scaling = meta.get("scaling")
     if scaling is not None:
         method = scaling.get("method", "standard") if isinstance(scaling, dict) else None
-        if method != "standard":
+        if method not in ("standard", "none"):  # "none": mean 0 and std 1, stored as such
             raise ExplainrError(
                 f'{where}: scaling.method {method!r} is not supported; use "standard" with '
                 "mean and std per feature (scaled = (x - mean) / std), or leave scaling out"

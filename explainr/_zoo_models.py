@@ -1,7 +1,8 @@
 """The small model classes that the zoo's cards name (``architecture.class``).
 
 Every model keeps its recurrent module in an attribute named ``rnn`` and takes scaled
-windows ``(batch, time, feature)``. Forecasters return ``(batch,)`` in the target's original
+windows ``(batch, time, feature)`` (`FrameModel`: frames ``(batch, time, channels, height,
+width)``). Forecasters return ``(batch,)`` in the target's original
 units: the head's output times ``target_std`` plus ``target_mean``, two buffers saved with the
 weights.
 """
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from explainr._core.errors import ExplainrError
 from explainr.nn import ConvLSTM, PeepholeLSTM
 
-__all__ = ["Classifier", "ConvLSTMForecaster", "Forecaster"]
+__all__ = ["Classifier", "ConvLSTMForecaster", "Forecaster", "FrameModel"]
 
 CELLS: dict[str, type[nn.Module]] = {"lstm": nn.LSTM, "gru": nn.GRU, "peephole": PeepholeLSTM}
 
@@ -144,7 +145,8 @@ class ConvLSTMForecaster(_TargetUnits):
         kernel_size: ConvLSTM kernel size.
         num_layers: ConvLSTM layers.
 
-    ``forward(x)``: x ``(batch, time, height * width)`` -> ``(batch,)`` in the target's units.
+    ``forward(x)``: x ``(batch, time, height * width)`` or frames ``(batch, time, 1, height,
+    width)`` -> ``(batch,)`` in the target's units.
 
     >>> ConvLSTMForecaster(8, 8, 4)(torch.rand(2, 6, 64)).shape
     torch.Size([2])
@@ -164,7 +166,59 @@ class ConvLSTMForecaster(_TargetUnits):
         self.head = nn.Linear(hidden_channels * height * width, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input("ConvLSTMForecaster", x, self.height * self.width)
-        frames = x.reshape(x.shape[0], x.shape[1], 1, self.height, self.width)
+        if x.dim() == 5:  # frames, as explainr explains them
+            frames = x
+        else:
+            _check_input("ConvLSTMForecaster", x, self.height * self.width)
+            frames = x.reshape(x.shape[0], x.shape[1], 1, self.height, self.width)
         output, _ = self.rnn(frames)
         return self.to_target_units(self.head(output[:, -1].flatten(1)).squeeze(-1))
+
+
+class FrameModel(_TargetUnits):
+    """A `ConvLSTM` over frames: the last step's hidden maps, average-pooled, to a linear head.
+
+    Average pooling keeps the model smooth, so integrated gradients converge in few steps
+    (max pooling's kinks left 28% completeness error at 400 steps on a digit model).
+
+    Args:
+        channels: input channels.
+        hidden_channels: ConvLSTM channels.
+        kernel_size: ConvLSTM kernel size.
+        num_layers: ConvLSTM layers.
+        outputs: 1 for a forecast ``(batch,)`` in the target's units, else class logits
+            ``(batch, outputs)``.
+        pool: average the hidden maps over a ``pool x pool`` grid (0: keep every cell, so the head
+            can tell places apart).
+
+    ``forward(x)``: x ``(batch, time, channels, height, width)``.
+
+    >>> FrameModel(1, 4, outputs=10, pool=2)(torch.rand(3, 5, 1, 12, 12)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        kernel_size: int = 3,
+        num_layers: int = 1,
+        outputs: int = 1,
+        pool: int = 0,
+        height: int = 0,
+        width: int = 0,
+    ) -> None:
+        super().__init__()
+        self.outputs, self.pool = outputs, pool
+        self.rnn = ConvLSTM(
+            channels, hidden_channels, kernel_size=kernel_size, num_layers=num_layers
+        )
+        cells = pool * pool if pool else height * width
+        self.head = nn.Linear(hidden_channels * cells, outputs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = self.rnn(x)[0][:, -1]
+        if self.pool:
+            last = nn.functional.adaptive_avg_pool2d(last, self.pool)
+        out = self.head(last.flatten(1))
+        return self.to_target_units(out.squeeze(-1)) if self.outputs == 1 else out

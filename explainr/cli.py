@@ -14,7 +14,7 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,11 @@ def _add_model_data(p: argparse.ArgumentParser, out_help: str) -> None:
         help="allow loading a whole pickled module (runs code from the file)",
     )
     p.add_argument(
-        "--data", required=True, metavar="FILE", help="CSV or Parquet file, one row per time step"
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="CSV or Parquet file, one row per time step; or frames: .npy/.npz holding (n, "
+        "time, channels, height, width), or NetCDF with named dims (time, y/x or lat/lon)",
     )
     p.add_argument(
         "--window",
@@ -181,8 +185,15 @@ def _add_attribution(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--group-by",
         default=d.group_by,
-        choices=("time", "feature", "time_feature"),
-        help=f"how kernel SHAP and LIME group cells: time blocks, features, or both (default {d.group_by})",
+        choices=("time", "feature", "time_feature", *FRAME_GROUPS),
+        help=f"how kernel SHAP and LIME group cells: time blocks, features, or both (default {d.group_by}); "
+        "frames: patch, time_patch (= the default), channel_patch, time_channel_patch",
+    )
+    p.add_argument(
+        "--patch",
+        type=int,
+        metavar="K",
+        help="frames: side of the square patches of cells grouped (default about 4x4 per frame)",
     )
     p.add_argument(
         "--seed", type=int, default=d.seed, help=f"seed for sampling methods (default {d.seed})"
@@ -190,6 +201,9 @@ def _add_attribution(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON on stdout (for scripts)"
     )
+
+
+FRAME_GROUPS = ("patch", "time_patch", "channel_patch", "time_channel_patch")
 
 
 def _add_verbosity(p: argparse.ArgumentParser) -> None:
@@ -455,6 +469,7 @@ def _inputs(args: argparse.Namespace) -> _Run:
     import torch
 
     from explainr import zoo
+    from explainr._frames_cli import is_frame_file
     from explainr._load import Card, load_model, read_card, read_table
     from explainr.attribution import sliding_windows
 
@@ -481,7 +496,7 @@ def _inputs(args: argparse.Namespace) -> _Run:
                 f"--unsafe-pickle has nothing to unpickle: zoo model {args.model!r} is read "
                 "from .safetensors; leave it out"
             )
-        card = read_card(entry.card)
+        card = read_card(entry.card) if entry.frame_shape is None else None
     elif args.card is not None:
         card = read_card(args.card)
     features = args.features.split(",") if args.features else None
@@ -493,6 +508,13 @@ def _inputs(args: argparse.Namespace) -> _Run:
             )
         features = features or card.features
     window = args.window if args.window is not None else (card.window if card else None)
+    if is_frame_file(args.data):  # frames: explainr/_frames_cli.py
+        model = (
+            entry.model
+            if entry is not None
+            else load_model(args.model, args.weights, args.unsafe_pickle, args.random_weights)
+        )
+        return _frames_run(args, model.to(device), device)
     if window is None:
         raise ExplainrError('--window N is needed (or a --card that gives "window")')
     model = (
@@ -519,9 +541,36 @@ def _inputs(args: argparse.Namespace) -> _Run:
         log.info("scaling the data with the %s's mean and std per feature", card.source)
     x = torch.as_tensor(scaled, dtype=torch.float32)
     model = model.to(device)
-    return _Run(
+    run = _Run(
         model, x.to(device), raw, list(df.columns), windows.time_labels[-1], card, df, device
     )
+    return _as_frames(run, entry.card if entry is not None else None)
+
+
+def _frames_run(args: argparse.Namespace, model: Any, device: Any) -> _Run:
+    """A run on frames read from an array or NetCDF file (not scaled: no card scales them)."""
+    import torch
+
+    from explainr._frames_cli import frame_names, read_frames
+
+    data = read_frames(args.data, args.window, args.last)
+    x = torch.as_tensor(data.x).to(device)
+    names = frame_names(tuple(data.x.shape[2:]), data.channels)
+    return _Run(model, x, data.x.astype(np.float64), names, data.time_labels, None, None, device)
+
+
+def _as_frames(run: _Run, card: dict[str, Any] | None) -> _Run:
+    """A zoo model whose card gives ``frame_shape`` gets its table rows as frames."""
+    from explainr._frames_cli import frame_names
+
+    shape = (card or {}).get("data", {}).get("frame_shape")
+    if not shape:
+        return run
+    shape = tuple(int(n) for n in shape)
+    shape = (1, *shape) if len(shape) == 2 else shape
+    x = run.x.reshape(*run.x.shape[:2], *shape)
+    raw = run.raw.reshape(*run.raw.shape[:2], *shape)
+    return replace(run, x=x, raw=raw, features=frame_names(shape), card=None)
 
 
 def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
@@ -589,6 +638,10 @@ def _baselines(args: argparse.Namespace, run: _Run) -> Any:
     choice = args.baseline
     if choice == "zeros":
         return None
+    if run.x.dim() == 5:  # frames: the mean frame of the explained windows
+        if choice != "mean":
+            raise ExplainrError(f"--baseline {choice}: for frames use zeros or mean")
+        return run.x.mean(dim=(0, 1), keepdim=True).expand(1, *run.x.shape[1:]).contiguous()
     window, features = run.x.shape[1], run.x.shape[2]
     if choice == "mean":
         mean = run.frame.to_numpy(dtype=np.float64).mean(axis=0)
@@ -624,6 +677,7 @@ def _explain_command(args: argparse.Namespace) -> int:
         "window": args.block,
         "n_steps": args.n_steps,
         "n_samples": args.n_samples,
+        "patch": args.patch,
     }
     rows = len(run.x)
     return _finish(
@@ -648,6 +702,8 @@ def _demo_command(args: argparse.Namespace) -> int:
 
     kind = _output_kind(args.out)
     entry = zoo.load(args.model)
+    if entry.frame_shape is not None:
+        return _demo_frames(args, entry, kind)
     x, raw = entry.windows(last=1)
     target = args.target
     if target is None and entry.task == "classify":  # explain the class the model predicts
@@ -665,6 +721,7 @@ def _demo_command(args: argparse.Namespace) -> int:
         frame=None,
         device=torch.device("cpu"),
     )
+    run = _as_frames(run, entry.card)
     options = {"methods": DEFAULTS.methods, "target": target, "seed": DEFAULTS.seed}
     return _finish(
         args,
@@ -674,6 +731,35 @@ def _demo_command(args: argparse.Namespace) -> int:
         title=f"explainr demo: {entry.name}",
         data_summary=f"{data.get('file', '')} ({data.get('source', 'shipped data')}), "
         f"last window of {entry.window} steps",
+    )
+
+
+def _demo_frames(args: argparse.Namespace, entry: Any, kind: str) -> int:
+    """The demo of a zoo model on frames: its last test sequence."""
+    import torch
+
+    from explainr._core.model import call_model
+    from explainr._frames_cli import frame_names
+
+    x, raw = entry.windows(last=1)
+    target = args.target
+    if target is None and entry.task == "classify":
+        with torch.no_grad():
+            target = int(call_model(entry.model, x)[-1].argmax())
+    _say(args, f"explaining zoo model {entry.name!r}: {entry.card.get('description', '')}")
+    labels = [str(t) for t in range(x.shape[1])]
+    run = _Run(
+        entry.model, x, np.stack(raw), frame_names(entry.frame_shape), labels, None, None, "cpu"
+    )
+    options = {"methods": DEFAULTS.methods, "target": target, "seed": DEFAULTS.seed}
+    source = entry.card["data"].get("source", "")
+    return _finish(
+        args,
+        run,
+        kind,
+        options,
+        title=f"explainr demo: {entry.name}",
+        data_summary=f"{source}; the last test sequence of {x.shape[1]} frames",
     )
 
 
@@ -777,6 +863,8 @@ def _summary(attributions: dict, run: _Run, out: str, seconds: float) -> dict[st
     """Top features, top time steps and completeness of each method, for the last window."""
     import numpy as np
 
+    from explainr._frames_cli import top_regions
+
     first = next(iter(attributions.values()))
     units = _units(run.card) or {}
     target_unit = run.card.unit(run.card.target) if run.card and run.card.target else None
@@ -789,9 +877,15 @@ def _summary(attributions: dict, run: _Run, out: str, seconds: float) -> dict[st
             "completeness_error": float(a.completeness_error[-1]),
             "top_features": [
                 {"feature": run.features[i], "value": float(by_feature[i])} for i in top_f
+            ]
+            if a.frame_shape is None
+            else [  # frames: where, as patches of the frame
+                {"feature": r["region"], "value": r["value"]}
+                for r in top_regions(a.frames[-1], a.settings.get("patch"))
             ],
             "top_steps": [{"time": run.labels[i], "value": float(by_time[i])} for i in top_t],
             "seconds": round(float(a.seconds), 3),
+            "frames": a.frame_shape,
             "block": a.window,
             "group_by": a.group_by,
             "settings": a.settings,
@@ -838,7 +932,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
             quality = f"not additive; surrogate fit R² {m['surrogate_r2']:.2f}"
         lines += [
             f"{method} ({quality})",
-            "  top features: "
+            ("  top regions:  " if m.get("frames") else "  top features: ")
             + ", ".join(f"{f['feature']} ({f['value']:+.3g})" for f in m["top_features"]),
             "  top steps:    "
             + ", ".join(f"{t['time']} ({t['value']:+.3g})" for t in m["top_steps"]),

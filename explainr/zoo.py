@@ -3,7 +3,10 @@
 Each model lives in ``models/<name>/`` of the repository (copied into the wheel as
 ``explainr/_zoo_data/<name>/``, see `models_dir`): ``card.json`` (what it is, its data, scaling and
 test metrics), ``model.safetensors`` (weights, loaded without pickle) and ``train.py``
-(retrains it deterministically). The data are CSV files in ``models/data/``.
+(retrains it deterministically). The data are CSV files in ``models/data/``; frame models
+(``card["data"]["kind"] == "frames"``) make theirs from the card (`explainr._zoo_frames`:
+real digits from scikit-learn, a planted box) and take ``(batch, time, channels, height,
+width)``.
 
 >>> import explainr
 >>> zoo = explainr.zoo.load("sunspots_gru")
@@ -27,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from safetensors.torch import load_file
 from torch import nn
 
-from explainr import _zoo_models
+from explainr import _zoo_frames, _zoo_models
 from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
 
 __all__ = ["ZooModel", "card", "catalogue", "load", "models_dir", "names"]
@@ -212,6 +215,19 @@ class ZooModel:
     task: str
     target_name: str
 
+    @property
+    def frame_shape(self) -> tuple[int, int, int] | None:
+        """``(channels, height, width)`` of a frame model's input, None for a table model.
+
+        >>> load("moving_digits").frame_shape
+        (1, 16, 16)
+        """
+        data = self.card["data"]
+        if data.get("kind") != "frames":
+            return None
+        channels, height, width = (int(n) for n in data["frame_shape"])
+        return channels, height, width
+
     def data(self) -> pd.DataFrame:
         """The shipped data in original units, indexed by time (dates or ints).
 
@@ -219,6 +235,10 @@ class ZooModel:
         [1700, 1701]
         """
         spec = self.card["data"]
+        if self.frame_shape is not None:
+            raise ExplainrError(
+                f"{self.name} takes frames, not a table; use samples() or windows()"
+            )
         return read_data(models_dir() / spec["file"], spec["time_column"])
 
     def scale(self, values: np.ndarray) -> np.ndarray:
@@ -256,11 +276,21 @@ class ZooModel:
         >>> x, raw = load("co2_peephole").windows(last=3)
         >>> x.shape, raw[-1].index[-1].year
         (torch.Size([3, 24, 1]), 2001)
+
+        A frame model gives the last ``last`` test sequences ``(last, time, channels, height,
+        width)`` and, as ``raw``, the same sequences as numpy arrays (frames are not scaled).
         """
         if isinstance(last, bool) or not isinstance(last, (int, np.integer)):
             raise ExplainrTypeError(
                 f"last must be an int (how many windows), got {type(last).__name__} {last!r}"
             )
+        if self.frame_shape is not None:
+            x, _ = self.samples("test")
+            if not 1 <= last <= len(x):
+                raise ExplainrValueError(
+                    f"{self.name} has {len(x)} test sequences; got last={last}"
+                )
+            return x[-last:], [w.numpy().astype(np.float64) for w in x[-last:]]
         frame = self.data()[self.feature_names]
         available = len(frame) - self.window + 1
         if not 1 <= last <= available:
@@ -289,15 +319,12 @@ class ZooModel:
         """
         if split not in SPLITS:
             raise ExplainrError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+        if self.frame_shape is not None:
+            x, y = _zoo_frames.sequences(self.card["data"], self.card.get("box"))
+            start, stop = _bounds(self.card["split"], len(y))[split]
+            return torch.as_tensor(x[start:stop]), torch.as_tensor(y[start:stop])
         x, y, _ = cut_samples(self.data(), self.card)
-        counts = self.card["split"]
-        bounds = {
-            "train": (0, counts["train"]),
-            "validation": (counts["train"], counts["train"] + counts["validation"]),
-            "test": (len(y) - counts["test"], len(y)),
-            "all": (0, len(y)),
-        }
-        start, stop = bounds[split]
+        start, stop = _bounds(self.card["split"], len(y))[split]
         xs = self.scale(x[start:stop])
         return torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(y[start:stop])
 
@@ -309,6 +336,16 @@ class ZooModel:
             )
         scaling = self.card["scaling"]
         return np.asarray(scaling["mean"], dtype=float), np.asarray(scaling["std"], dtype=float)
+
+
+def _bounds(counts: dict[str, int], n: int) -> dict[str, tuple[int, int]]:
+    """Sample ranges of each split, in order: train, validation, test (the last)."""
+    return {
+        "train": (0, counts["train"]),
+        "validation": (counts["train"], counts["train"] + counts["validation"]),
+        "test": (n - counts["test"], n),
+        "all": (0, n),
+    }
 
 
 def read_data(path: Path, time_column: str) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.frames import adapt
 from explainr._core.inputs import Inputs, to_baselines, to_inputs
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
@@ -193,7 +194,8 @@ def _as_matrix(out: Any, rows: int) -> Tensor:
     raise ExplainrError(
         f"the model returned shape {tuple(out.shape)} for {rows} windows; attribute explains "
         "one number per window: make the model return (batch,) or (batch, outputs), e.g. "
-        "wrap it to keep the last step's prediction out[:, -1]"
+        "wrap it to keep the last step's prediction out[:, -1]; for a model that forecasts "
+        "a frame pass target=(row, col), a boolean mask or 'mean'"
     )
 
 
@@ -270,6 +272,11 @@ def prepare(
     """
     if not isinstance(model, nn.Module):
         raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    # frames (batch, time, C, H, W) and grid targets: see explainr._core.frames
+    flat = adapt(model, x, baselines, target)
+    model, x, baselines, target = flat.model, flat.x, flat.baselines, flat.target
+    if flat.frame is not None and feature_names is None:
+        feature_names = flat.frame.names()
     inputs = to_inputs(x, feature_names)
     background = to_baselines(baselines, tuple(inputs.x.shape[1:]))
     device, dtype = model_device_dtype(model)

@@ -18,6 +18,7 @@ from torch import nn
 
 from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError
+from explainr._core.frames import Frame, frame_of, target_label_of
 from explainr._core.inputs import (
     Inputs,
     check_count,
@@ -37,6 +38,7 @@ from explainr.attribution import (
     _occlusion,
 )
 from explainr.attribution._groups import Grouping, make_grouping
+from explainr.attribution._patches import default_patch, make_patch_grouping
 from explainr.attribution._problem import Computed, Problem
 from explainr.attribution._result import Attribution, concat, with_time_labels
 
@@ -78,6 +80,7 @@ def attribute(
     lrp_bias: str = "absorbed",
     time_labels: list[str] | None = None,
     raw: Any = None,
+    patch: int | None = None,
 ) -> Attribution:
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
@@ -118,6 +121,19 @@ def attribute(
         time_labels: one label per time step (default: the DataFrame's index or 0, 1, ...).
         raw: the same windows in original units (e.g. before scaling), the shape of ``x``;
             kept as ``.data`` (default: ``x`` as given).
+        patch: for frame inputs, the side of the square patches the perturbation methods
+            group (default: about 4 x 4 patches per frame); see below.
+
+    Frames: ``x`` may be ``(batch, time, channels, height, width)``; the model gets it in
+    that layout (baselines: one window ``(time, channels, height, width)`` or a set). ``values`` are
+    then ``(batch, time, channels*height*width)`` with ``frame_shape`` set and
+    ``.frames`` giving ``(batch, time, channels, height, width)``. ``group_by`` for frames:
+    ``"time_patch"`` (the default ``"time_feature"`` means it), ``"patch"`` (``"feature"``),
+    ``"channel_patch"``, ``"time_channel_patch"`` or ``"time"``
+    (`explainr.attribution._patches`). A model that forecasts a frame (output ``(batch,
+    channels, height, width)`` or ``(batch, height, width)``) is explained for
+    ``target=(row, col)``, ``(channel, row, col)``, a boolean mask (the region's mean) or
+    ``"mean"``.
 
     Defaults are shared with `explain` and the command line (`explainr.attribution._defaults`).
 
@@ -160,6 +176,7 @@ def attribute(
             time_labels=time_labels,
             options={"eps": lrp_eps, "bias": lrp_bias},
             started=started,
+            patch=patch,
         )
     return attribution if data is None else replace(attribution, data=data)
 
@@ -211,6 +228,7 @@ def attribute_prepared(
     time_labels: list[str] | None = None,
     options: dict[str, Any] | None = None,
     started: float | None = None,
+    patch: int | None = None,
 ) -> Attribution:
     """`attribute` on windows made ready by `explainr._core.model.prepare` (inside
     ``preserved(model)``): several methods share one normalisation and one probe.
@@ -221,7 +239,8 @@ def attribute_prepared(
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
     check_seed(seed)
-    grouping = _grouping(spec, method, inputs, window, group_by)
+    frame = frame_of(ready.model)
+    grouping = _grouping(spec, method, inputs, window, group_by, frame, patch)
     problem = Problem(
         method=method,
         model=ready.scalar,
@@ -236,7 +255,7 @@ def attribute_prepared(
         options=dict(options or {"eps": _lrp.DEFAULT_EPS, "bias": "absorbed"}),
     )
     computed = spec.compute(problem)
-    return _format(
+    result = _format(
         problem,
         computed,
         inputs,
@@ -245,6 +264,25 @@ def attribute_prepared(
         len(ready.background),
         started,
     )
+    return _on_grid(result, frame, target_label_of(ready.model), patch, grouping)
+
+
+def _on_grid(
+    result: Attribution,
+    frame: Frame | None,
+    target: str | None,
+    patch: int | None,
+    grouping: Grouping,
+) -> Attribution:
+    """``result`` with its frame shape, grid target and patch side noted."""
+    settings = dict(result.settings)
+    if target is not None:
+        settings["target"] = target
+    if frame is None:
+        return replace(result, settings=settings) if target is not None else result
+    if "patch" in grouping.group_by:
+        settings["patch"] = int(patch) if patch is not None else default_patch(frame)
+    return replace(result, settings=settings, frame_shape=list(frame.shape))
 
 
 def _raw(raw: Any, inputs: Inputs) -> np.ndarray | None:
@@ -254,6 +292,8 @@ def _raw(raw: Any, inputs: Inputs) -> np.ndarray | None:
         raw = raw.to_numpy(dtype=np.float64)
     array = np.asarray(raw.detach().cpu() if isinstance(raw, torch.Tensor) else raw)
     array = array[None] if array.ndim == 2 else array
+    if array.ndim in (4, 5) and array.size == inputs.x.numel():  # frames, as x was flattened
+        array = array.reshape(tuple(inputs.x.shape))
     if array.shape != tuple(inputs.x.shape) or not np.issubdtype(array.dtype, np.number):
         raise ExplainrError(
             f"raw has shape {np.shape(raw)} ({array.dtype}); it must be the explained windows "
@@ -269,13 +309,29 @@ def _method(method: Any) -> _Method:
 
 
 def _grouping(
-    spec: _Method, method: str, inputs: Inputs, window: int | None, group_by: str
+    spec: _Method,
+    method: str,
+    inputs: Inputs,
+    window: int | None,
+    group_by: str,
+    frame: Frame | None = None,
+    patch: int | None = None,
 ) -> Grouping:
     _, steps, features = inputs.x.shape
     limit = EXACT_DEFAULT_GROUPS if spec.max_groups is not None else None
-    grouping = make_grouping(
-        steps, features, window, group_by, inputs.feature_names, inputs.time_labels, limit
-    )
+    if frame is not None:
+        grouping = make_patch_grouping(
+            frame, steps, window, group_by, patch, inputs.time_labels, limit
+        )
+    elif patch is not None:
+        raise ExplainrError(
+            f"patch={patch!r} groups cells of frames, but x is (batch, time, feature); pass "
+            "frames (batch, time, channels, height, width) or leave patch=None"
+        )
+    else:
+        grouping = make_grouping(
+            steps, features, window, group_by, inputs.feature_names, inputs.time_labels, limit
+        )
     if spec.max_groups is not None and grouping.size > spec.max_groups:
         raise ExplainrError(
             f"{method} evaluates all 2**G coalitions and window={grouping.window}, "

@@ -279,6 +279,20 @@ class Attribution(Windowed):
     data: np.ndarray | None = None  # (batch, time, feature) the explained windows
     grouped: bool = False  # the method worked on groups of cells
     partial: bool = False  # indexed to some time steps or features
+    frame_shape: list[int] | None = None  # [channels, height, width] for frame inputs
+
+    @property
+    def frames(self) -> np.ndarray:
+        """``(batch, time, channels, height, width)``: ``values`` of a frame input as frames.
+
+        Raises for a result that is not on frames, or indexed to some cells of them.
+        """
+        return _as_frames(self, self.values, "values")
+
+    @property
+    def frame_data(self) -> np.ndarray | None:
+        """``(batch, time, channels, height, width)``: ``data`` as frames (None without data)."""
+        return None if self.data is None else _as_frames(self, np.asarray(self.data), "data")
 
     def by_time(self) -> np.ndarray:
         """``(batch, time)``: values summed over features."""
@@ -328,6 +342,17 @@ def concat(parts: list[Attribution]) -> Attribution:
     changes["settings"] = settings
     changes["seconds"] = float(sum(p.seconds for p in parts))
     return replace(first, **changes)
+
+
+def _as_frames(result: Attribution, array: np.ndarray, name: str) -> np.ndarray:
+    shape = result.frame_shape
+    if shape is None or array.shape[2] != int(np.prod(shape)):
+        raise ExplainrError(
+            f"{name} {array.shape} are not frames: the result has frame_shape={shape} "
+            "(attribute frames (batch, time, channels, height, width) and do not index "
+            "single cells to keep them)"
+        )
+    return array.reshape(*array.shape[:2], *shape)
 
 
 def with_time_labels(inputs: Any, time_labels: Any) -> Any:

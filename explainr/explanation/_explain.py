@@ -18,6 +18,7 @@ import torch
 from explainr import metrics as metrics_module
 from explainr._core.defaults import DEFAULTS
 from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.frames import Frame, as_frames, is_grid_target, target_label
 from explainr._core.inputs import check_sample, to_inputs
 from explainr._core.model import call_model, prepare
 from explainr._core.state import preserved
@@ -87,8 +88,9 @@ class Explanation:
             rep.add_trace(self.trace, sample=shown.sample)
         for a in self.attributions.values():
             rep.add_attribution(a, sample=shown.sample, feature_names=shown.feature_names)
-        window = shown.raw if shown.raw is not None else self.x[shown.sample]
-        rep.add_input(window, feature_names=shown.feature_names, units=shown.input_units)
+        if self.x.dim() != 5:  # frames are drawn under their attribution maps
+            window = shown.raw if shown.raw is not None else self.x[shown.sample]
+            rep.add_input(window, feature_names=shown.feature_names, units=shown.input_units)
         rep.add_metrics(
             self.metrics, curves=self.curves, sample=shown.sample, agreement=self.rank_agreement
         )
@@ -150,6 +152,7 @@ def explain(
     sample: int = 0,
     metrics: bool = True,
     memory: bool = True,
+    patch: int | None = None,
 ) -> Explanation:
     """Record the model's insides, attribute its prediction with several methods, measure them.
 
@@ -182,6 +185,10 @@ def explain(
         metrics: compute deletion/insertion curves for every method (costs model calls).
         memory: compute the model's memory (:func:`explainr.memory`) when its structure
             allows (one nn.LSTM / nn.GRU / PeepholeLSTM followed by a supported head).
+        patch: for frames, the side of the square patches perturbation methods group.
+
+    Frames ``(batch, time, channels, height, width)`` and targets on an output frame work as
+    in :func:`explainr.attribute`; ``.x`` keeps the frames and the report draws maps.
 
     Returns:
         An :class:`Explanation`: ``.trace``, ``.attributions[method]``, ``.metrics``;
@@ -216,7 +223,10 @@ def explain(
         target, baselines = filled.target, filled.baselines
         feature_names, time_labels = filled.feature_names, filled.time_labels
         notes = _adapter_notes(model, filled.note)
-    inputs = to_inputs(x)  # (batch, time, feature), checked: rank, NaN, non-numeric
+    frames = as_frames(x)  # (batch, time, channels, height, width) or None
+    frame = None if frames is None else Frame(*frames.shape[2:])
+    flat = x if frames is None else frames.flatten(2)
+    inputs = to_inputs(flat, None if frame is None else frame.names())  # checked: NaN, ...
     xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
     names = [str(n) for n in feature_names] if feature_names is not None else names
     labels = [str(t) for t in time_labels] if time_labels is not None else labels
@@ -234,7 +244,9 @@ def explain(
         "n_samples": n_samples,
         "seed": seed,
         "progress": progress,
+        "patch": patch,
     }
+    given = xt if frames is None else frames  # frames go to the model as frames
     if windows is not None and windows.context:  # one window at a time, its context bound
         parts = []
         for i in range(len(windows)):
@@ -247,15 +259,15 @@ def explain(
         attributions, curves = _join(parts, labels)
     else:
         attributions, curves = _attribute_all(
-            model, xt, methods, target, baselines, names, options, metrics, labels
+            model, given, methods, target, baselines, names, options, metrics, labels
         )
     bound = windows is not None and windows.context
     with model.using(windows.context) if bound else nullcontext():
-        trace = _trace_of(model, xt)
-        remembered = _memory_of(model, xt, target) if memory else None
+        trace = _trace_of(model, given)
+        remembered = _memory_of(model, xt, target) if memory and frames is None else None
     settings = {
         "methods": ", ".join(methods),
-        "target": target,
+        "target": target_label(target) if is_grid_target(target) else target,
         "baselines": notes.pop("baselines", None) or _describe(baselines),
         "window": window,
         "group_by": group_by,
@@ -270,7 +282,7 @@ def explain(
         metrics=_metrics(attributions, curves, sample),
         curves=curves,
         rank_agreement=agreement_matrix(list(attributions.values()), sample),
-        x=xt,
+        x=xt if frames is None else frames,
         settings={k: v for k, v in settings.items() if v is not None},
         seconds=time.perf_counter() - start,
         memory=remembered,

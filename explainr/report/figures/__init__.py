@@ -12,15 +12,19 @@ from typing import TYPE_CHECKING, Any
 # Figure functions load plotly: they are imported on first use, so that building a
 # `Report` object (or importing explainr) stays light.
 _HOME = {
+    "attribution_frames": "frames",
     "attribution_heatmap": "attribution",
     "attribution_summary": "attribution",
     "input_attribution": "attribution",
     "method_comparison": "attribution",
     "faithfulness_curves": "metrics",
+    "frame_shares": "frames",
     "gate_distributions": "trace",
     "gate_heatmap": "trace",
     "gate_saturation": "trace",
+    "state_maps": "frames",
     "state_trajectories": "trace",
+    "time_summed_map": "frames",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,6 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
         attribution_summary,
         input_attribution,
         method_comparison,
+    )
+    from explainr.report.figures.frames import (
+        attribution_frames,
+        frame_shares,
+        state_maps,
+        time_summed_map,
     )
     from explainr.report.figures.metrics import faithfulness_curves
     from explainr.report.figures.trace import (
@@ -39,15 +49,19 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
+    "attribution_frames",
     "attribution_heatmap",
     "attribution_summary",
     "faithfulness_curves",
+    "frame_shares",
     "gate_distributions",
     "gate_heatmap",
     "gate_saturation",
     "input_attribution",
     "method_comparison",
+    "state_maps",
     "state_trajectories",
+    "time_summed_map",
 ]
 
 

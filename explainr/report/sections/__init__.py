@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from explainr.report._contents import Contents
 from explainr.report._page import Packer
-from explainr.report.sections import attributions, comparison, inputs, memory, metrics, trace
+from explainr.report.sections import (
+    attributions,
+    comparison,
+    frames,
+    inputs,
+    memory,
+    metrics,
+    spatial_trace,
+    trace,
+)
 from explainr.report.sections._common import Figures, Section
 
 SECTIONS = (
     inputs.render,
+    frames.render,
     attributions.render,
     comparison.render,
     metrics.render,
     memory.render,
     trace.render,
+    spatial_trace.render,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from explainr.report import _page, figures
 from explainr.report._contents import AttributionItem, Contents
 from explainr.report._page import esc
+from explainr.report.sections import frames
 from explainr.report.sections._common import (
     Figures,
     Section,
@@ -18,7 +19,9 @@ from explainr.report.sections._common import (
 
 def render(report: Contents, figure: Figures) -> list[Section]:
     return [
-        _attribution_section(report, item, k, figure) for k, item in enumerate(report.attributions)
+        _attribution_section(report, item, k, figure)
+        for k, item in enumerate(report.attributions)
+        if not frames.is_frames(item)  # whole frames are drawn as maps (sections/frames.py)
     ]
 
 
