@@ -14,7 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import (
+    ExplainrError,
+    ExplainrTypeError,
+    ExplainrValueError,
+    ExplainrWarning,
+)
 from explainr._core.version import VERSION
 from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
 
@@ -46,6 +51,9 @@ __all__ = [
     "CellKind",
     "Decomposition",
     "ExplainrError",
+    "ExplainrTypeError",
+    "ExplainrValueError",
+    "ExplainrWarning",
     "Explanation",
     "Memory",
     "ModuleRecord",

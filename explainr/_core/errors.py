@@ -19,3 +19,22 @@ class ModelError(ExplainrError, RuntimeError):
 
     A `RuntimeError` too, so code that caught the model's own runtime errors still does.
     """
+
+
+class ExplainrTypeError(ExplainrError, TypeError):
+    """An argument of the wrong type; a `TypeError` too, as Python convention expects.
+
+    >>> issubclass(ExplainrTypeError, TypeError) and issubclass(ExplainrTypeError, ExplainrError)
+    True
+    """
+
+
+class ExplainrValueError(ExplainrError, ValueError):
+    """An argument of the right type but a bad value (NaN, out of range, too large).
+
+    A `ValueError` too, as Python convention expects.
+    """
+
+
+class ExplainrWarning(UserWarning):
+    """A result was computed but may mislead; the message says why and what to try."""

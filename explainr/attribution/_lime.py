@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from explainr._core.state import import_keeping_random
 from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 5000  # lime's default num_samples for tabular and text
@@ -25,15 +26,14 @@ KERNEL_WIDTH = 0.25
 
 def compute(problem: Problem) -> Computed:
     """Group values ``(batch, groups)``: lime's ridge coefficients on group masks (seeded)."""
-    from lime.lime_base import LimeBase
-    from sklearn.metrics import pairwise_distances
-
+    lime_base = import_keeping_random("lime.lime_base")
+    pairwise_distances = import_keeping_random("sklearn.metrics").pairwise_distances
     n = problem.grouping.size
     samples = problem.n_samples or DEFAULT_SAMPLES
     masks = np.random.default_rng(problem.seed).integers(0, 2, size=(samples, n)).astype(bool)
     masks[0] = True
     distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel()
-    lime = LimeBase(_kernel, random_state=problem.seed)
+    lime = lime_base.LimeBase(_kernel, random_state=problem.seed)
     values = np.zeros((len(problem.x), n), dtype=np.float64)
     scores = []
     with problem.bar() as bar:
