@@ -33,6 +33,18 @@ def draws(seed: int, samples: int, background: int) -> tuple[np.ndarray, np.ndar
     return which, rng.random(samples)
 
 
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the draws, the values and one chunk of points, what, and what to lower."""
+    samples = problem.n_samples or DEFAULT_SAMPLES
+    cells = float(problem.x[0].numel())
+    rows = min(float(len(problem.x)) * samples, max(1, problem.model.rows.backward))
+    return (
+        24.0 * samples + 16 * cells * len(problem.x) + 8 * 8 * rows * cells,
+        f"gradient_shap with n_samples={samples}",
+        f"pass a smaller n_samples (default {DEFAULT_SAMPLES})",
+    )
+
+
 def compute(problem: Problem) -> Computed:
     """Cell values ``(batch, time, feature)``: mean of (x - b) * grad f(b + a (x - b)).
 

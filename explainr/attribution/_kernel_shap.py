@@ -42,6 +42,19 @@ def used_samples(groups: int, samples: int) -> int:
     return min(samples, 2**groups - 2) if groups <= 30 else samples
 
 
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the coalition matrices and the regression, what, and what to lower."""
+    n = problem.grouping.size
+    samples = problem.n_samples or default_samples(n)
+    rows = float(used_samples(n, samples)) + 2
+    return (
+        44 * rows * n + 32 * rows,
+        f"kernel_shap with {n} groups and {int(rows) - 2} coalitions (n_samples={samples})",
+        "use fewer groups (a larger window, or group_by='time' / 'feature') or a smaller "
+        f"n_samples (default 2 G + 2048 = {default_samples(n)})",
+    )
+
+
 def compute(problem: Problem) -> Computed:
     """Group values ``(batch, groups)`` by constrained, kernel-weighted regression."""
     n = problem.grouping.size

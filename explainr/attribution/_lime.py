@@ -62,5 +62,17 @@ def compute(problem: Problem) -> Computed:
     return Computed(group_values=values, settings=settings)
 
 
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the mask matrices and lime's regression copies, what, and what to lower."""
+    samples = problem.n_samples or DEFAULT_SAMPLES
+    cells = float(samples) * problem.grouping.size
+    return (
+        60 * cells + 8.0 * samples * 4,
+        f"lime with n_samples={samples} over {problem.grouping.size} groups",
+        f"pass a smaller n_samples (default {DEFAULT_SAMPLES}) or fewer groups (a larger "
+        "window, or group_by='time' / 'feature')",
+    )
+
+
 def _kernel(distances: np.ndarray) -> np.ndarray:
     return np.sqrt(np.exp(-(distances**2) / KERNEL_WIDTH**2))
