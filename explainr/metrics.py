@@ -21,7 +21,7 @@ from torch import nn
 from explainr._core.budget import check_memory
 from explainr._core.errors import ExplainrError, ExplainrTypeError
 from explainr._core.inputs import check_choice, check_count, check_flag, check_sample
-from explainr._core.model import Prepared, prepare
+from explainr._core.model import Prepared, check_outputs, prepare
 from explainr._core.state import preserved
 from explainr.attribution import Attribution
 
@@ -305,6 +305,7 @@ def _curve_prepared(
         keep = ~removed if kind == "deletion" else removed
         keep_t = torch.as_tensor(keep.reshape(-1, *window.shape), device=xs.device)
         outputs[b] = scalar.masked(window, background, keep_t)
+    check_outputs(outputs, f"the {kind} curve", tuple(xs.shape))
     return Curve(
         kind=kind,
         fractions=fractions,

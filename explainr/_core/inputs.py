@@ -142,7 +142,7 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
             f"{name} must be a str, one of {list(choices)}; got {value!r} ({type(value).__name__})"
         )
     if value not in choices:
-        raise ExplainrValueError(f"unknown {name} {value!r}; choose one of {list(choices)}")
+        raise ExplainrValueError(f"{name}={value!r} is not one of {list(choices)}")
     return value
 
 

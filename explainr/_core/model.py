@@ -244,6 +244,24 @@ def _check_target(target: int | None, outputs: int) -> int:
     return int(target)
 
 
+def check_outputs(outputs: np.ndarray, what: str, shape: tuple[int, ...]) -> None:
+    """Raise if the model gave NaN/Inf on inputs mixed from x and the baseline.
+
+    Args:
+        outputs: the model's outputs on the mixed inputs.
+        what: the computation, e.g. ``"lime"``, for the message.
+        shape: ``(batch, time, feature)`` of x, for the message.
+    """
+    if np.isfinite(outputs).all():
+        return
+    raise ExplainrValueError(
+        f"{what}: the model gives NaN/Inf on {int((~np.isfinite(outputs)).sum())} of "
+        f"{outputs.size} inputs mixed from x {shape} and the baseline, although x, the "
+        "baselines and f(x) are finite; check the model on such inputs, or use a baseline "
+        "closer to the data (e.g. the training mean)"
+    )
+
+
 def check_module(model: Any) -> None:
     """Raise unless ``model`` is a ``torch.nn.Module`` whose weights hold values (not meta)."""
     if not isinstance(model, nn.Module):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from explainr._core.model import check_outputs
 from explainr._core.state import import_keeping_random
 from explainr.attribution._problem import Computed, Problem
 
@@ -41,6 +42,7 @@ def compute(problem: Problem) -> Computed:
             outputs = problem.model.masked_groups(
                 window, problem.baselines, masks, problem.grouping.cell_group
             )
+            check_outputs(outputs, "lime", tuple(problem.x.shape))
             _, weights, score, _ = lime.explain_instance_with_data(
                 masks.astype(np.float64),
                 outputs[:, None],
