@@ -221,83 +221,129 @@ def attribute_arguments(draw) -> dict[str, Any]:
         "feature_names": draw(st.one_of(st.none(), st.just(["u", "v"]))),
         "progress": False,
     }
-    bad = draw(st.one_of(st.none(), st.sampled_from(sorted(BAD_ATTRIBUTE))))
-    if bad is not None:
-        kw[bad] = draw(BAD_ATTRIBUTE[bad])
-        if bad == "window" and kw["method"] == "exact_shapley":
-            kw["method"] = "kernel_shap"  # keep 2**G small: a property test, not a benchmark
+    bad = _one_bad(draw, kw, BAD_ATTRIBUTE)
+    if bad == "window" and kw["method"] == "exact_shapley":
+        kw["method"] = "kernel_shap"  # keep 2**G small: a property test, not a benchmark
     return kw
 
 
-@settings(SETTINGS, max_examples=150)
+def _one_bad(draw, kw: dict[str, Any], bad: dict[str, st.SearchStrategy[Any]]) -> str | None:
+    """Replace one of ``kw`` (or none) by a value drawn from its bad strategy; its name."""
+    name = draw(st.one_of(st.none(), st.sampled_from(sorted(bad))))
+    if name is not None:
+        kw[name] = draw(bad[name])
+    return name
+
+
+@settings(SETTINGS, max_examples=120)
 @given(kw=attribute_arguments())
 def test_attribute(kw):
     model = _model()
     _check("attribute", model, lambda: explainr.attribute(model, **kw))
 
 
-@settings(SETTINGS, max_examples=20)
-@given(
-    methods=st.one_of(
-        st.lists(st.sampled_from(["integrated_gradients", "occlusion", "lime"]), max_size=2),
-        st.lists(JUNK, min_size=1, max_size=2),
-        JUNK,
-    ),
-    sample=st.one_of(st.integers(-1, 3), JUNK),
-    names=st.one_of(st.none(), st.lists(st.text(max_size=2), max_size=3), JUNK),
-    labels=st.one_of(st.none(), st.lists(st.integers(), max_size=7), JUNK),
-    units=st.one_of(st.none(), st.text(max_size=3), JUNK),
-    flag=st.one_of(st.booleans(), JUNK),
-)
-def test_explain(methods, sample, names, labels, units, flag):
+@st.composite
+def explain_arguments(draw) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "x": torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(0)),
+        "methods": draw(
+            st.lists(
+                st.sampled_from(["integrated_gradients", "occlusion", "lime"]),
+                min_size=1,
+                max_size=2,
+                unique=True,
+            )
+        ),
+        "sample": draw(st.integers(0, 1)),
+        "feature_names": draw(st.one_of(st.none(), st.just(["u", "v"]))),
+        "time_labels": draw(st.one_of(st.none(), st.just(list(range(5))))),
+        "input_units": draw(st.one_of(st.none(), st.just("kW"))),
+        "metrics": draw(st.booleans()),
+    }
+    _one_bad(
+        draw,
+        kw,
+        {
+            "x": windows(max_batch=2, max_time=5),
+            "methods": st.one_of(st.lists(JUNK, min_size=1, max_size=2), JUNK),
+            "sample": st.one_of(st.integers(-1, 3), JUNK),
+            "feature_names": st.one_of(st.lists(st.text(max_size=2), max_size=3), JUNK),
+            "time_labels": st.one_of(st.lists(st.integers(), max_size=7), JUNK),
+            "input_units": JUNK,
+            "metrics": JUNK,
+        },
+    )
+    return kw
+
+
+@settings(SETTINGS, max_examples=10)
+@given(kw=explain_arguments())
+def test_explain(kw):
     model = _model()
-    x = torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(0))
     _check(
         "explain",
         model,
-        lambda: explainr.explain(
-            model,
-            x,
-            methods,
-            n_steps=8,
-            n_samples=32,
-            feature_names=names,
-            time_labels=labels,
-            sample=sample,
-            input_units=units,
-            metrics=flag,
-            memory=False,
-        ),
+        lambda: explainr.explain(model, n_steps=8, n_samples=32, memory=False, **kw),
     )
 
 
 # ---- units, memory, contextual decomposition --------------------------------------------
 
 
-@settings(SETTINGS, max_examples=40)
-@given(
-    x=windows(max_batch=2, max_time=5),
-    module=st.one_of(st.sampled_from(["rnn", "head", ""]), JUNK),
-    layer=st.one_of(st.none(), st.integers(-1, 2), JUNK),
-    n_steps=st.one_of(st.integers(1, 8), COUNTS),
-    base=baselines(),
-    cells=st.one_of(hnp.arrays(np.bool_, st.sampled_from([(5, 2), (2, 5, 2), (3,)])), windows()),
-    target=st.one_of(st.none(), st.integers(-1, 2), JUNK),
-)
-def test_units_memory_decomposition(x, module, layer, n_steps, base, cells, target):
-    model = _model()
-    _check(
-        "attribute_units",
-        model,
-        lambda: explainr.attribute_units(
-            model, x, module=module, layer=layer, n_steps=n_steps, baselines=base, progress=False
-        ),
+@st.composite
+def units_arguments(draw) -> dict[str, Any]:
+    steps = draw(st.integers(1, 5))
+    kw: dict[str, Any] = {
+        "x": good_windows(draw, steps),
+        "module": "rnn",
+        "layer": draw(st.sampled_from([None, 0])),
+        "n_steps": draw(st.integers(1, 8)),
+        "baselines": draw(st.one_of(st.none(), st.floats(-2, 2))),
+        "target": draw(st.sampled_from([None, 0])),
+        "progress": False,
+    }
+    _one_bad(
+        draw,
+        kw,
+        {
+            "x": windows(max_batch=2, max_time=5),
+            "module": st.one_of(st.sampled_from(["head", ""]), JUNK),
+            "layer": st.one_of(st.integers(-1, 2), JUNK),
+            "n_steps": COUNTS,
+            "baselines": baselines(),
+            "target": st.one_of(st.integers(-1, 2), JUNK),
+            "progress": JUNK,
+        },
     )
+    return kw
+
+
+@settings(SETTINGS, max_examples=30)
+@given(kw=units_arguments())
+def test_attribute_units(kw):
+    model = _model()
+    _check("attribute_units", model, lambda: explainr.attribute_units(model, **kw))
+
+
+@settings(SETTINGS, max_examples=30)
+@given(
+    x=st.one_of(
+        st.integers(1, 5).flatmap(lambda t: st.composite(lambda d: good_windows(d, t))()),
+        windows(max_batch=2, max_time=5),
+    ),
+    cells=st.one_of(hnp.arrays(np.bool_, st.sampled_from([(5, 2), (2, 5, 2), (3,)])), JUNK),
+    target=st.one_of(st.sampled_from([None, 0]), st.integers(-1, 2), JUNK),
+    bias=st.one_of(st.sampled_from(["share", "irrelevant"]), JUNK),
+)
+def test_memory_and_decomposition(x, cells, target, bias):
+    model = _model()
     _check("memory", model, lambda: explainr.memory(model, x, target=target))
     _check(
         "contextual_decomposition",
         model,
-        lambda: explainr.contextual_decomposition(model, x, cells, target=target),
+        lambda: explainr.contextual_decomposition(
+            model, x, cells, target=target, bias_products=bias
+        ),
     )
 
 
@@ -311,22 +357,42 @@ def explained() -> tuple[nn.Module, torch.Tensor, explainr.Attribution]:
     return model, x, explainr.attribute(model, x, "occlusion", window=2, progress=False)
 
 
+@st.composite
+def metrics_arguments(draw) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "x": None,  # the explained windows
+        "attribution": None,  # the explained attribution
+        "steps": draw(st.integers(1, 6)),
+        "by": draw(st.sampled_from(["value", "abs"])),
+        "baselines": draw(st.one_of(st.none(), st.floats(-2, 2))),
+        "k": draw(st.integers(1, 12)),
+        "level": draw(st.sampled_from(["auto", "group", "cell"])),
+        "sample": draw(st.integers(0, 1)),
+    }
+    _one_bad(
+        draw,
+        kw,
+        {
+            "x": windows(max_batch=2, max_time=5),
+            "attribution": JUNK,
+            "steps": COUNTS,
+            "by": JUNK,
+            "baselines": baselines(),
+            "k": st.one_of(st.integers(-1, 0), JUNK),
+            "level": JUNK,
+            "sample": st.one_of(st.integers(-1, 3), JUNK),
+        },
+    )
+    return kw
+
+
 @settings(SETTINGS, max_examples=40)
-@given(
-    use_x=st.booleans(),
-    other_x=windows(max_batch=2, max_time=5),
-    use_a=st.booleans(),
-    junk=JUNK,
-    steps=st.one_of(st.integers(1, 6), COUNTS),
-    by=st.one_of(st.sampled_from(["value", "abs"]), JUNK),
-    base=baselines(),
-    k=st.one_of(st.integers(-1, 12), JUNK),
-    level=st.one_of(st.sampled_from(["auto", "group", "cell"]), JUNK),
-    sample=st.one_of(st.integers(-1, 3), JUNK),
-)
-def test_metrics(explained, use_x, other_x, use_a, junk, steps, by, base, k, level, sample):
+@given(kw=metrics_arguments())
+def test_metrics(explained, kw):
     model, x, a = explained
-    xs, attribution = (x if use_x else other_x), (a if use_a else junk)
+    xs = x if kw["x"] is None else kw["x"]
+    attribution = a if kw["attribution"] is None else kw["attribution"]
+    steps, by, base = kw["steps"], kw["by"], kw["baselines"]
     for kind in (metrics.deletion, metrics.insertion):
         _check(
             kind.__name__,
@@ -335,9 +401,13 @@ def test_metrics(explained, use_x, other_x, use_a, junk, steps, by, base, k, lev
         )
     _check("completeness", model, lambda: metrics.completeness(attribution))
     _check(
-        "rank_agreement", model, lambda: metrics.rank_agreement(a, attribution, k=k, level=level)
+        "rank_agreement",
+        model,
+        lambda: metrics.rank_agreement(a, attribution, k=kw["k"], level=kw["level"]),
     )
-    _check("agreement_matrix", model, lambda: metrics.agreement_matrix([a, attribution], sample))
+    _check(
+        "agreement_matrix", model, lambda: metrics.agreement_matrix([a, attribution], kw["sample"])
+    )
 
 
 # ---- Report.add_* ------------------------------------------------------------------------
