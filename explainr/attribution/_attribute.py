@@ -88,7 +88,8 @@ def attribute(
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
     Methods: ``"integrated_gradients"`` (captum), ``"gradient_shap"`` (expected gradients,
-    captum), ``"kernel_shap"`` (shap, over groups), ``"exact_shapley"`` (every coalition of
+    own seeded draws), ``"kernel_shap"`` (Lundberg & Lee's estimator over groups, own seeded
+    coalitions), ``"exact_shapley"`` (every coalition of
     at most 16 groups: the reference), ``"lime"`` (lime, over groups) and ``"occlusion"``
     (a window of ``window`` steps sliding over time), ``"lrp"`` (layer-wise relevance
     propagation through the gates, Arras et al. 2017: one pass, values sum to f(x) less
@@ -98,6 +99,9 @@ def attribute(
     activations, indexing) and raise `ExplainrError` naming anything else. Grouped methods replace a removed
     group by the baseline and spread a group's value evenly over its cells. The model runs
     in eval mode; its training flags, ``requires_grad`` and hooks are restored afterwards.
+    Bad arguments raise `ExplainrTypeError` / `ExplainrValueError` (both `ExplainrError`);
+    a request whose arrays would exceed the memory limit (`explainr._core.budget`) is
+    refused before it starts, with the estimate.
 
     Args:
         model: a torch module taking ``(batch, time, feature)`` and returning ``(batch,)``,
@@ -114,7 +118,9 @@ def attribute(
         n_steps: integration steps of integrated gradients.
         n_samples: samples of the sampling methods (gradient_shap: 200, kernel_shap:
             2 G + 2048, lime: 5000 by default).
-        seed: seed of the sampling methods; the same seed gives bit-identical values.
+        seed: seed of the sampling methods' own generators: the same seed gives
+            bit-identical values, also with other threads running; the global numpy,
+            torch and Python generators are never read or moved.
         progress: show a tqdm progress bar over the windows (default off).
         feature_names: one name per feature (default: DataFrame columns or f0, f1, ...).
         lrp_eps: lrp's ε-rule stabiliser (default 1e-3).
