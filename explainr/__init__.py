@@ -44,9 +44,13 @@ _LAZY = {
     "nn": "explainr.nn",
     "zoo": "explainr.zoo",
     "load": "explainr.attribution",
+    "adapt": "explainr.adapters",
+    "Adapter": "explainr.adapters",
+    "Windows": "explainr.adapters",
 }
 
 __all__ = [
+    "Adapter",
     "Attribution",
     "CellKind",
     "Decomposition",
@@ -61,7 +65,9 @@ __all__ = [
     "Report",
     "Trace",
     "UnitAttribution",
+    "Windows",
     "__version__",
+    "adapt",
     "attribute",
     "attribute_units",
     "contextual_decomposition",
@@ -79,6 +85,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from explainr import metrics, nn, plots, zoo
+    from explainr.adapters import Adapter, Windows, adapt
     from explainr.attribution import (
         Attribution,
         Decomposition,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,13 +15,72 @@ from explainr._core.errors import ExplainrError
 from explainr._core.inputs import check_count, check_finite, time_labels_of
 
 
-class Windows(NamedTuple):
-    """Windows cut from a series, with what is needed to label them."""
+@dataclass(frozen=True)
+class Windows:
+    """Windows cut from a series, with what is needed to label and run them.
 
-    x: Tensor  # (n, window, feature) float32
+    ``context`` holds each window's side inputs (static covariates, future-known
+    covariates, a target scale: whatever a library's model needs besides ``x``), each a
+    tensor whose first axis is the window. They ride with the windows and are held fixed
+    while a window is attributed: only ``x`` is perturbed.
+    """
+
+    x: Tensor  # (n, window, feature) in the data's original units
     feature_names: list[str]
     time_labels: list[list[str]]  # per window, the index labels of its rows
     starts: np.ndarray  # (n,) row position of each window's first step
+    context: Mapping[str, Tensor] = field(default_factory=dict)  # each (n, ...)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as ``x, feature_names, time_labels, starts`` (as in explainr 0.1)."""
+        return iter((self.x, self.feature_names, self.time_labels, self.starts))
+
+    def __getitem__(self, key: int | slice) -> Windows:
+        """The windows at ``key`` (an int keeps the window axis: ``w[2]`` has length 1)."""
+        if isinstance(key, bool) or not isinstance(key, int | slice):
+            raise ExplainrError(
+                f"Windows are indexed by an int or a slice, got {type(key).__name__}"
+            )
+        if isinstance(key, int):
+            if not -len(self) <= key < len(self):
+                raise ExplainrError(f"window {key} is out of range for {len(self)} windows")
+            key = slice(key % len(self), key % len(self) + 1)
+        return Windows(
+            x=self.x[key],
+            feature_names=self.feature_names,
+            time_labels=self.time_labels[key],
+            starts=self.starts[key],
+            context={name: value[key] for name, value in self.context.items()},
+        )
+
+    @property
+    def ends(self) -> list[str]:
+        """``(n,)`` the label of each window's last step."""
+        return [labels[-1] if labels else str(i) for i, labels in enumerate(self.time_labels)]
+
+
+def expand_context(context: Mapping[str, Tensor], batch: int) -> dict[str, Tensor]:
+    """``context`` for a batch of ``batch`` rows: one window's rows broadcast, or one per row.
+
+    Raises:
+        ExplainrError: the context holds neither 1 nor ``batch`` rows.
+    """
+    out = {}
+    for name, value in context.items():
+        if len(value) == batch:
+            out[name] = value
+        elif len(value) == 1:
+            out[name] = value.expand(batch, *value.shape[1:])
+        else:
+            raise ExplainrError(
+                f"the model was called on {batch} rows but its context {name!r} holds "
+                f"{len(value)} windows; run one window at a time (explainr.attribute and "
+                "explainr.explain do this for windows that carry a context)"
+            )
+    return out
 
 
 def sliding_windows(

@@ -22,6 +22,7 @@ from explainr.attribution._groups import GROUP_BY
 from explainr.attribution._loading import load
 from explainr.attribution._memory import Memory, memory
 from explainr.attribution._result import Attribution, Group
+from explainr.attribution._result import concat as concat_attributions
 from explainr.attribution._units import UnitAttribution, attribute_units
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "attribute",
     "attribute_prepared",
     "attribute_units",
+    "concat_attributions",
     "contextual_decomposition",
     "load",
     "memory",

@@ -28,6 +28,7 @@ from explainr._core.inputs import (
 )
 from explainr._core.model import Prepared, prepare
 from explainr._core.state import preserved
+from explainr.adapters import Adapter, Windows, window_defaults
 from explainr.attribution import (
     _contextual_decomposition,
     _exact_shapley,
@@ -40,7 +41,7 @@ from explainr.attribution import (
 )
 from explainr.attribution._groups import Grouping, make_grouping
 from explainr.attribution._problem import Computed, Problem
-from explainr.attribution._result import Attribution, with_time_labels
+from explainr.attribution._result import Attribution, concat, with_time_labels
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ def attribute(
     >>> a.values.shape, a.by_time().shape, bool(a.completeness_error.max() < 0.05)
     ((2, 20, 3), (2, 20), True)
     """
+    if isinstance(x, Windows):
+        return _attribute_windows(model, x, method, locals())
     started = time.perf_counter()
     _method(method)
     check_count(n_steps, "n_steps")
@@ -173,6 +176,40 @@ def attribute(
             started=started,
         )
     return attribution if data is None else replace(attribution, data=data)
+
+
+def _attribute_windows(
+    model: nn.Module, w: Windows, method: str, arguments: dict[str, Any]
+) -> Attribution:
+    """`attribute` of `Windows`: their names and labels, an adapter's default baseline, and
+    each window's side inputs bound while that window is explained."""
+    arguments = {k: v for k, v in arguments.items() if k not in ("model", "x", "method")}
+    filled = window_defaults(
+        model,
+        w,
+        target=arguments["target"],
+        baselines=arguments["baselines"],
+        feature_names=arguments["feature_names"],
+        time_labels=arguments["time_labels"],
+    )
+    arguments.update(
+        target=filled.target,
+        baselines=filled.baselines,
+        feature_names=filled.feature_names,
+        time_labels=filled.time_labels,
+    )
+    raw = arguments.pop("raw")
+    parts = []
+    for i in range(len(w)) if w.context else [slice(None)]:
+        one = w[i] if w.context else w
+        rows = raw if raw is None or not w.context else np.asarray(raw)[i : i + 1]
+        bound = model.using(one.context) if isinstance(model, Adapter) else contextlib.nullcontext()
+        with bound:
+            parts.append(attribute(model, one.x, method, raw=rows, **arguments))
+    result = concat(parts)
+    if filled.note:
+        result = replace(result, settings={**result.settings, "baselines": filled.note})
+    return result
 
 
 def attribute_prepared(

@@ -285,7 +285,8 @@ def describe(gm: fx.GraphModule, node: fx.Node) -> str:
 
 def _tracing_failed(error: Exception) -> bool:
     """Whether ``error`` comes from symbolic tracing (a Proxy where a value was needed)."""
-    return isinstance(error, fx.proxy.TraceError) or "Proxy" in f"{type(error).__name__} {error}"
+    text = f"{type(error).__name__} {error}"
+    return isinstance(error, fx.proxy.TraceError) or "Proxy" in text or "symbolic tracing" in text
 
 
 def _depends_on(graph: fx.Graph, source: fx.Node) -> set[fx.Node]:

@@ -304,6 +304,33 @@ class Attribution(Windowed):
         return {} if identity else {"group_values": None, "groups": None}
 
 
+def concat(parts: list[Attribution]) -> Attribution:
+    """One `Attribution` of the windows of ``parts`` (same method and settings), in order.
+
+    Per-window arrays (values, predictions, data, group values, and settings entries with
+    one row per window) are joined along the window axis; the rest comes from the first.
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    changes: dict[str, Any] = {"values": np.concatenate([p.values for p in parts])}
+    for name in first.PER_WINDOW:
+        arrays = [getattr(p, name) for p in parts]
+        if all(a is not None for a in arrays):
+            changes[name] = np.concatenate(arrays)
+    settings = dict(first.settings)
+    for key in first.settings:
+        values = [p.settings.get(key) for p in parts]
+        if all(
+            isinstance(v, np.ndarray) and v.ndim and len(v) == len(p)
+            for v, p in zip(values, parts, strict=True)
+        ):
+            settings[key] = np.concatenate(values)
+    changes["settings"] = settings
+    changes["seconds"] = float(sum(p.seconds for p in parts))
+    return replace(first, **changes)
+
+
 def with_time_labels(inputs: Any, time_labels: Any) -> Any:
     """``inputs`` (an ``Inputs``) with ``time_labels`` as its labels, checked: one per step."""
     if time_labels is None:

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ from explainr._core.errors import ExplainrError, ExplainrTypeError, ModelError
 from explainr._core.inputs import check_choice, check_flag, check_labels, check_sample, to_inputs
 from explainr._core.model import call_model, check_module, prepare
 from explainr._core.state import preserved
-from explainr.attribution import Attribution, Memory, attribute_prepared
+from explainr.adapters import Adapter, Windows, window_defaults
+from explainr.attribution import (
+    Attribution,
+    Memory,
+    attribute_prepared,
+)
+from explainr.attribution import (
+    concat_attributions as concat,
+)
 from explainr.attribution import memory as memory_of
 from explainr.metrics import agreement_matrix
 from explainr.record import Trace, find_recurrent, record
@@ -194,6 +203,20 @@ def explain(
     """
     start = time.perf_counter()
     check_module(model)
+    windows, notes = None, {}
+    if isinstance(x, Windows):
+        filled = window_defaults(
+            model,
+            x,
+            target=target,
+            baselines=baselines,
+            feature_names=feature_names,
+            time_labels=time_labels,
+        )
+        windows, x = x, x.x
+        target, baselines = filled.target, filled.baselines
+        feature_names, time_labels = filled.feature_names, filled.time_labels
+        notes = _adapter_notes(model, filled.note)
     inputs = to_inputs(x)  # (batch, time, feature), checked: rank, NaN, non-numeric
     xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
     _, steps, features = xt.shape
@@ -206,33 +229,42 @@ def explain(
         check_flag(flag, name)
     methods = _methods(methods)
     _check_units(input_units, prediction_unit)
-    trace = _trace_of(model, xt)
-    attributions: dict[str, Attribution] = {}
-    with preserved(model):  # one normalisation and one probe for every method and curve
-        ready = prepare(model, xt, target=target, baselines=baselines, feature_names=names)
-        for method in methods:
-            a = attribute_prepared(
-                ready,
-                method,
-                window=window,
-                group_by=group_by,
-                n_steps=n_steps,
-                n_samples=n_samples,
-                seed=seed,
-                progress=progress,
-            )
-            attributions[method] = replace(a, time_labels=labels) if labels else a
-        curves = metrics_module.curves(ready, attributions) if metrics else {}
-    remembered = _memory_of(model, xt, target) if memory else None
-    settings = {
-        "methods": ", ".join(methods),
-        "target": target,
-        "baselines": _describe(baselines),
+    options = {
         "window": window,
         "group_by": group_by,
         "n_steps": n_steps,
         "n_samples": n_samples,
         "seed": seed,
+        "progress": progress,
+    }
+    if windows is not None and windows.context:  # one window at a time, its context bound
+        parts = []
+        for i in range(len(windows)):
+            with model.using(windows[i].context):
+                parts.append(
+                    _attribute_all(
+                        model, xt[i : i + 1], methods, target, baselines, names, options, metrics
+                    )
+                )
+        attributions, curves = _join(parts, labels)
+    else:
+        attributions, curves = _attribute_all(
+            model, xt, methods, target, baselines, names, options, metrics, labels
+        )
+    bound = windows is not None and windows.context
+    with model.using(windows.context) if bound else nullcontext():
+        trace = _trace_of(model, xt)
+        remembered = _memory_of(model, xt, target) if memory else None
+    settings = {
+        "methods": ", ".join(methods),
+        "target": target,
+        "baselines": notes.pop("baselines", None) or _describe(baselines),
+        "window": window,
+        "group_by": group_by,
+        "n_steps": n_steps,
+        "n_samples": n_samples,
+        "seed": seed,
+        **notes,
     }
     return Explanation(
         trace=trace,
@@ -286,6 +318,70 @@ def _check_units(input_units: Any, prediction_unit: Any) -> None:
         )
     if prediction_unit is not None and not isinstance(prediction_unit, str):
         raise ExplainrTypeError(f"prediction_unit must be a str, got {prediction_unit!r}")
+
+
+def _attribute_all(
+    model: torch.nn.Module,
+    xt: torch.Tensor,
+    methods: Sequence[str],
+    target: int | None,
+    baselines: Any,
+    names: list[str],
+    options: dict[str, Any],
+    metrics: bool,
+    labels: list[str] | None = None,
+) -> tuple[dict[str, Attribution], dict[str, dict[str, Any]]]:
+    """Every method's attributions of windows ``xt`` and, with ``metrics``, their curves."""
+    attributions: dict[str, Attribution] = {}
+    with preserved(model):  # one normalisation and one probe for every method and curve
+        ready = prepare(model, xt, target=target, baselines=baselines, feature_names=names)
+        for method in methods:
+            a = attribute_prepared(ready, method, **options)
+            attributions[method] = replace(a, time_labels=labels) if labels else a
+        curves = metrics_module.curves(ready, attributions) if metrics else {}
+    return attributions, curves
+
+
+def _join(
+    parts: list[tuple[dict[str, Attribution], dict[str, dict[str, Any]]]], labels: list[str]
+) -> tuple[dict[str, Attribution], dict[str, dict[str, Any]]]:
+    """Per-window results of `_attribute_all` joined along the window axis."""
+    methods = list(parts[0][0])
+    attributions = {
+        m: replace(concat([p[0][m] for p in parts]), time_labels=labels) for m in methods
+    }
+    curves = {
+        m: {
+            kind: replace(
+                first,
+                outputs=np.concatenate([p[1][m][kind].outputs for p in parts]),
+                prediction=np.concatenate([p[1][m][kind].prediction for p in parts]),
+                baseline_prediction=np.concatenate(
+                    [p[1][m][kind].baseline_prediction for p in parts]
+                ),
+            )
+            for kind, first in parts[0][1][m].items()
+        }
+        for m in parts[0][1]
+    }
+    return attributions, curves
+
+
+def _adapter_notes(model: torch.nn.Module, baseline_note: str | None) -> dict[str, str]:
+    """What the report's settings say about an adapter: its library, point forecast,
+    default baseline and how its recurrent time axis aligns with the window."""
+    if not isinstance(model, Adapter):
+        return {}
+    notes = {"library": model.library, "point forecast": model.point}
+    if baseline_note:
+        notes["baselines"] = baseline_note
+    if model.time_note:
+        notes["time axis"] = model.time_note
+    if model.encoder:
+        notes["recorded call"] = ", ".join(
+            f"{name}: call {call}" for name, call in model.encoder.items()
+        )
+    return notes
 
 
 def _fit_text(a: Attribution) -> str:

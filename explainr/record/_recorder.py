@@ -73,7 +73,7 @@ class Recorder:
         self._dtype = dtype
         named = dict(model.named_modules())
         self._modules = {name: named[name] for name in found}
-        self.trace = Trace(list(found), found)
+        self.trace = Trace(list(found), found, marked=_marked_calls(model, found))
         self._sinks = {name: _ModuleSink(self, name) for name in found}
         self._open = False
 
@@ -218,3 +218,14 @@ def record(
     torch.Size([4, 30, 16])
     """
     return Recorder(model, modules=modules, gates=gates, states=states, layers=layers, dtype=dtype)
+
+
+def _marked_calls(model: nn.Module, found: dict[str, str]) -> dict[str, int]:
+    """``{module name: call index}`` the model marks as the call over its input window.
+
+    An explainr adapter sets ``recorded_calls`` for models whose recurrent module runs more
+    than once per forward (an encoder, then an autoregressive decoder): the encoder's call
+    is the one that reads the window.
+    """
+    marked = getattr(model, "recorded_calls", None) or {}
+    return {name: int(call) for name, call in dict(marked).items() if name in found}

@@ -140,14 +140,18 @@ def _flat_key(key: Key) -> str:
 class Trace(Mapping[str, ModuleRecord]):
     """Records of every call of every recorded module, keyed by ``model.named_modules()`` name.
 
-    ``trace[name]`` is the module's last call; for ``nn.LSTMCell``/``nn.GRUCell`` (one
-    timestep per call) it is all calls joined along time. ``trace.calls(name)`` lists
-    every call in call order.
+    ``trace[name]`` is the module's last call, or the call the model marks as the one over
+    its input window (an adapter's encoder before an autoregressive decoder: see
+    ``trace.marked``); for ``nn.LSTMCell``/``nn.GRUCell`` (one timestep per call) it is all
+    calls joined along time. ``trace.calls(name)`` lists every call in call order.
     """
 
-    def __init__(self, names: list[str], kinds: dict[str, str]) -> None:
+    def __init__(
+        self, names: list[str], kinds: dict[str, str], marked: dict[str, int] | None = None
+    ) -> None:
         self._names = list(names)
         self._kinds = dict(kinds)
+        self.marked: dict[str, int] = dict(marked or {})  # name -> the call over the window
         self._calls: dict[str, list[ModuleRecord]] = {n: [] for n in names}
 
     def _append(self, record: ModuleRecord) -> None:
@@ -176,6 +180,8 @@ class Trace(Mapping[str, ModuleRecord]):
                 f"module {name!r} was recorded but never ran; modules that ran: "
                 f"{[n for n in self._names if self._calls[n]]}"
             )
+        if name in self.marked and -len(calls) <= self.marked[name] < len(calls):
+            return calls[self.marked[name]]
         if cell_kind(self._kinds[name]).recording == "step" and len(calls) > 1:
             return _join_steps(calls)
         return calls[-1]

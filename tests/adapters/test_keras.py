@@ -287,3 +287,15 @@ def test_a_weights_only_file_is_refused(tmp_path: Path) -> None:
         f.create_dataset("layers/dense/vars/0", data=np.zeros((2, 2)))
     with pytest.raises(ExplainrError, match="model_config"):
         load(path)
+
+
+def test_adapt_takes_a_keras_path(keras_dir: Path) -> None:
+    """explainr.adapt(path, windows): Keras's own predict, and explain() on its windows."""
+    x, expected = saved(keras_dir, "stacked_lstm")
+    ad = explainr.adapt(keras_dir / "stacked_lstm.keras", x)
+    assert ad.library == "keras" and "keras" not in sys.modules
+    w = ad.windows()
+    np.testing.assert_allclose(ad.predict(w), expected.reshape(len(x), -1), rtol=0, atol=ATOL)
+    ex = explainr.explain(ad, w[0], ("integrated_gradients",), metrics=False, memory=False)
+    assert ex.attributions["integrated_gradients"].completeness_error.max() < 0.01
+    assert any(name.startswith("model.") for name in ex.trace)
