@@ -16,7 +16,12 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import (
+    ExplainrError,
+    ExplainrTypeError,
+    ExplainrValueError,
+    ExplainrWarning,
+)
 from explainr._core.version import VERSION
 
 __version__ = VERSION
@@ -58,6 +63,9 @@ __all__ = [
     "CellKind",
     "Decomposition",
     "ExplainrError",
+    "ExplainrTypeError",
+    "ExplainrValueError",
+    "ExplainrWarning",
     "Explanation",
     "Memory",
     "ModuleRecord",

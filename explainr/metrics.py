@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count
-from explainr._core.model import Prepared, prepare
+from explainr._core.budget import check_memory
+from explainr._core.errors import ExplainrError, ExplainrTypeError
+from explainr._core.inputs import check_choice, check_count, check_flag, check_sample
+from explainr._core.model import Prepared, check_outputs, prepare
 from explainr._core.state import preserved
 from explainr.attribution import Attribution
 
@@ -153,6 +154,7 @@ def completeness(attribution: Attribution) -> np.ndarray:
     >>> bool(explainr.metrics.completeness(a).max() < 1e-4)
     True
     """
+    _check_attribution(attribution, "attribution")
     return attribution.completeness_error
 
 
@@ -181,12 +183,16 @@ def rank_agreement(
     >>> float(explainr.metrics.rank_agreement(ig, ks, k=2).spearman[0])
     1.0
     """
+    _check_attribution(a, "a")
+    _check_attribution(b, "b")
+    check_flag(absolute, "absolute")
     if a.values.shape != b.values.shape:
         raise ExplainrError(
             f"the attributions have values {a.values.shape} and {b.values.shape}; compare "
             "attributions of the same windows"
         )
     check_count(k, "k")
+    check_choice(level, "level", ("auto", "group", "cell"))
     same_groups = a.group_values is not None and b.group_values is not None and a.groups == b.groups
     if level == "auto":
         level = "group" if same_groups else "cell"
@@ -195,8 +201,6 @@ def rank_agreement(
             "level='group' needs both attributions to share their groups (same window and "
             f"group_by; got {a.window}/{a.group_by} and {b.window}/{b.group_by}); use level='cell'"
         )
-    if level not in ("group", "cell"):
-        raise ExplainrError(f"level={level!r} is not one of 'auto', 'group', 'cell'")
     left, right = (a.group_values, b.group_values) if level == "group" else (a.values, b.values)
     left = np.asarray(left, dtype=np.float64).reshape(len(a.values), -1)
     right = np.asarray(right, dtype=np.float64).reshape(len(a.values), -1)
@@ -219,6 +223,10 @@ def agreement_matrix(attributions: Sequence[Attribution], sample: int = 0) -> np
         A symmetric matrix with ones on the diagonal, in the order given.
     """
     found = list(attributions)
+    for a in found:
+        _check_attribution(a, "attributions")
+    if found:
+        check_sample(sample, len(found[0].values))
     out = np.eye(len(found))
     for i in range(len(found)):
         for j in range(i + 1, len(found)):
@@ -237,8 +245,8 @@ def _curve(
     by: str,
 ) -> Curve:
     check_count(steps, "steps")
-    if by not in ("value", "abs"):
-        raise ExplainrError(f"by={by!r} is not one of 'value', 'abs'")
+    check_choice(by, "by", ("value", "abs"))
+    _check_attribution(attribution, "attribution")
     target = attribution.target if target is None else target
     with preserved(model):
         ready = prepare(model, x, target=target, baselines=baselines)
@@ -259,6 +267,9 @@ def curves(
         Per method, ``{"deletion": Curve, "insertion": Curve}``.
     """
     check_count(steps, "steps")
+    check_choice(by, "by", ("value", "abs"))
+    for a in attributions.values():
+        _check_attribution(a, "attributions")
     return {
         method: {
             kind: _curve_prepared(kind, ready, a, steps, by) for kind in ("deletion", "insertion")
@@ -278,6 +289,11 @@ def _curve_prepared(
         )
     score = attribution.values if by == "value" else np.abs(attribution.values)
     cells = score[0].size
+    check_memory(
+        (steps + 1.0) * (12 * cells + 8 * len(xs)),
+        f"a {kind} curve with steps={steps} over {cells} cells",
+        "pass a smaller steps (default 20)",
+    )
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * cells).astype(np.int64)
     outputs = np.zeros((len(xs), steps + 1))
@@ -289,6 +305,7 @@ def _curve_prepared(
         keep = ~removed if kind == "deletion" else removed
         keep_t = torch.as_tensor(keep.reshape(-1, *window.shape), device=xs.device)
         outputs[b] = scalar.masked(window, background, keep_t)
+    check_outputs(outputs, f"the {kind} curve", tuple(xs.shape))
     return Curve(
         kind=kind,
         fractions=fractions,
@@ -296,6 +313,14 @@ def _curve_prepared(
         prediction=prediction.double().cpu().numpy(),
         baseline_prediction=np.full(len(xs), base),
     )
+
+
+def _check_attribution(value: Any, name: str) -> None:
+    if not isinstance(value, Attribution):
+        raise ExplainrTypeError(
+            f"{name} must be an explainr.Attribution (from explainr.attribute), got "
+            f"{type(value).__name__}"
+        )
 
 
 def _spearman(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -32,11 +32,15 @@ class ExplainrTypeError(ExplainrError, TypeError):
 
 
 class ExplainrValueError(ExplainrError, ValueError):
-    """An argument of the right type but a wrong value; the message names it, the value and the
-    values allowed.
+    """An argument of the right type but a wrong value (NaN, out of range, too large); the
+    message names it, the value and the values allowed.
 
     A `ValueError` too, as Python code expects for a wrong value.
 
     >>> issubclass(ExplainrValueError, ValueError) and issubclass(ExplainrValueError, ExplainrError)
     True
     """
+
+
+class ExplainrWarning(UserWarning):
+    """A result was computed but may mislead; the message says why and what to try."""

@@ -6,6 +6,8 @@ same inputs and rejects bad ones with the same `ExplainrError` messages.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,15 @@ def to_baselines(baselines: Any, shape: tuple[int, int]) -> Tensor:
     """
     if baselines is None:
         return torch.zeros(1, *shape)
-    if isinstance(baselines, (int, float)) and not isinstance(baselines, bool):
-        return torch.full((1, *shape), float(baselines))
+    if _is_number(baselines):
+        number = float(baselines)
+        if not math.isfinite(number):
+            raise ExplainrValueError(
+                f"baselines={baselines!r} is not a finite number; removed cells would take "
+                "NaN/Inf and every attribution would be NaN. Pass a finite number, a window "
+                "(e.g. the training mean), or None for zeros"
+            )
+        return torch.full((1, *shape), number, dtype=torch.float64)
     if isinstance(baselines, pd.DataFrame):
         baselines = _frame_values(baselines, "baselines")
     tensor = _as_tensor(baselines, "baselines")
@@ -87,12 +96,19 @@ def to_baselines(baselines: Any, shape: tuple[int, int]) -> Tensor:
     return tensor
 
 
+def _is_number(value: Any) -> bool:
+    """A real Python or numpy scalar (not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def check_finite(tensor: Tensor, name: str) -> None:
     """Raise naming the first NaN/Inf cell of a ``(batch, time, feature)`` tensor."""
     bad = ~torch.isfinite(tensor)
     if bool(bad.any()):
         where = [int(i) for i in torch.nonzero(bad)[0]]
-        raise ExplainrError(
+        raise ExplainrValueError(
             f"{name} {tuple(tensor.shape)} holds {int(bad.sum())} NaN/Inf value(s), the first "
             f"at index {where} (window, time, feature); fill or drop them first (e.g. "
             "df.ffill() or df.dropna()) since a model's gradients and outputs are undefined there"
@@ -103,14 +119,52 @@ def check_count(value: Any, name: str, *, minimum: int = 1, optional: bool = Fal
     """Raise unless ``value`` is an int >= ``minimum`` (or None when ``optional``)."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ExplainrError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ExplainrTypeError(
+            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})"
+        )
+    if value < minimum:
+        raise ExplainrValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def check_seed(seed: Any) -> None:
     """Raise unless ``seed`` is an int usable by numpy (0 <= seed < 2**32)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ExplainrError(f"seed must be an int in 0..2**32-1, got {seed!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ExplainrTypeError(f"seed must be an int in 0..2**32-1, got {seed!r}")
+    if not 0 <= seed < 2**32:
+        raise ExplainrValueError(f"seed must be an int in 0..2**32-1, got {seed!r}")
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``; else a typed error listing them."""
+    if not isinstance(value, str):
+        raise ExplainrTypeError(
+            f"{name} must be a str, one of {list(choices)}; got {value!r} ({type(value).__name__})"
+        )
+    if value not in choices:
+        raise ExplainrValueError(f"{name}={value!r} is not one of {list(choices)}")
+    return value
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (numpy's too); else an `ExplainrTypeError`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ExplainrTypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_labels(value: Any, name: str, count: int, axis: str, what: str = "labels") -> list[str]:
+    """``value`` as ``count`` strings: a list, tuple, array or pandas Index, one per ``axis``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, pd.Index)):
+        raise ExplainrTypeError(
+            f"{name} must be a list of {count} labels, one per {axis}; got {value!r}"[:300]
+        )
+    labels = [str(v) for v in value]
+    if len(labels) != count:
+        raise ExplainrValueError(
+            f"{name} has {len(labels)} {what} but x has {count} {axis}s; pass one per {axis}"
+        )
+    return labels
 
 
 def _as_tensor(value: Any, name: str) -> Tensor:
@@ -118,17 +172,17 @@ def _as_tensor(value: Any, name: str) -> Tensor:
         tensor = value.detach()
     elif isinstance(value, np.ndarray):
         if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
-            raise ExplainrError(
+            raise ExplainrTypeError(
                 f"{name} is a numpy array of dtype {value.dtype}; it must hold numbers"
             )
         tensor = torch.from_numpy(np.ascontiguousarray(value))
     else:
-        raise ExplainrError(
+        raise ExplainrTypeError(
             f"{name} is a {type(value).__name__}; pass a torch tensor, a numpy array or a "
             "pandas DataFrame (one window: rows are time steps, columns are features)"
         )
     if tensor.is_complex():
-        raise ExplainrError(f"{name} has complex dtype {tensor.dtype}; pass real numbers")
+        raise ExplainrTypeError(f"{name} has complex dtype {tensor.dtype}; pass real numbers")
     return tensor if tensor.is_floating_point() else tensor.float()
 
 
@@ -143,16 +197,10 @@ def _frame_values(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame.to_numpy(dtype=np.float64)
 
 
-def _feature_names(names: list[str] | None, features: int) -> list[str]:
+def _feature_names(names: Any, features: int) -> list[str]:
     if names is None:
         return [f"f{i}" for i in range(features)]
-    names = [str(n) for n in names]
-    if len(names) != features:
-        raise ExplainrError(
-            f"feature_names has {len(names)} names but x has {features} features; pass one "
-            "name per feature (last axis of x)"
-        )
-    return names
+    return check_labels(names, "feature_names", features, "feature", "names")
 
 
 def time_labels_of(index: Any) -> list[str]:
@@ -166,5 +214,9 @@ def time_labels_of(index: Any) -> list[str]:
 
 def check_sample(sample: int, batch: int) -> None:
     """Raise an ExplainrError unless ``0 <= sample < batch``."""
-    if not isinstance(sample, int | np.integer) or not 0 <= sample < batch:
-        raise ExplainrError(f"sample={sample!r} is out of range for a batch of {batch}")
+    if isinstance(sample, (bool, np.bool_)) or not isinstance(sample, int | np.integer):
+        raise ExplainrTypeError(f"sample must be an int batch index, got {sample!r}")
+    if not 0 <= sample < batch:
+        raise ExplainrValueError(
+            f"sample={sample!r} is out of range for a batch of {batch}; pass 0..{batch - 1}"
+        )

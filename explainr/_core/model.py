@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError, ModelError
 from explainr._core.frames import adapt
-from explainr._core.inputs import Inputs, to_baselines, to_inputs
+from explainr._core.inputs import Inputs, check_finite, to_baselines, to_inputs
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
 ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
@@ -177,9 +177,16 @@ def _as_matrix(out: Any, rows: int) -> Tensor:
     if isinstance(out, (tuple, list)) and out:
         out = out[0]
     if not isinstance(out, Tensor):
-        raise ExplainrError(
+        raise ExplainrTypeError(
             f"the model returned {type(out).__name__}; attribute needs a tensor (batch,) or "
             "(batch, outputs), or a tuple whose first element is one"
+        )
+    if out.dtype == torch.bool or out.is_complex():
+        raise ExplainrTypeError(
+            f"the model returned a {out.dtype} tensor {tuple(out.shape)}; attribution explains "
+            "a real-valued output: return the score behind the decision (a logit, a "
+            "probability) instead of a bool, and real numbers (e.g. out.abs() or out.real) "
+            "instead of complex ones"
         )
     if out.ndim == 0 or out.shape[0] != rows:
         raise ExplainrError(
@@ -227,16 +234,47 @@ def _check_target(target: int | None, outputs: int) -> int:
             f"the model has {outputs} outputs; pass target=<0..{outputs - 1}> to say which "
             "one to explain (e.g. the predicted class, or the forecast horizon)"
         )
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise ExplainrError(
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        raise ExplainrTypeError(
             f"target must be an int output index, got {target!r} ({type(target).__name__})"
         )
     if not 0 <= int(target) < outputs:
-        raise ExplainrError(
+        raise ExplainrValueError(
             f"target={int(target)} is out of range: the model has {outputs} output(s), so "
             f"target must be in 0..{outputs - 1}"
         )
     return int(target)
+
+
+def check_outputs(outputs: np.ndarray, what: str, shape: tuple[int, ...]) -> None:
+    """Raise if the model gave NaN/Inf on inputs mixed from x and the baseline.
+
+    Args:
+        outputs: the model's outputs on the mixed inputs.
+        what: the computation, e.g. ``"lime"``, for the message.
+        shape: ``(batch, time, feature)`` of x, for the message.
+    """
+    if np.isfinite(outputs).all():
+        return
+    raise ExplainrValueError(
+        f"{what}: the model gives NaN/Inf on {int((~np.isfinite(outputs)).sum())} of "
+        f"{outputs.size} inputs mixed from x {shape} and the baseline, although x, the "
+        "baselines and f(x) are finite; check the model on such inputs, or use a baseline "
+        "closer to the data (e.g. the training mean)"
+    )
+
+
+def check_module(model: Any) -> None:
+    """Raise unless ``model`` is a ``torch.nn.Module`` whose weights hold values (not meta)."""
+    if not isinstance(model, nn.Module):
+        raise ExplainrTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if meta:
+        raise ExplainrValueError(
+            f"the model's weights {meta[:5]} are on the 'meta' device (shapes without values: "
+            "built under torch.device('meta') or an empty-weights loader); load real weights "
+            "first, e.g. model.to_empty(device='cpu') then model.load_state_dict(state)"
+        )
 
 
 @dataclass(frozen=True)
@@ -270,8 +308,7 @@ def prepare(
 
     Call it inside ``preserved(model)`` (the model runs in eval mode).
     """
-    if not isinstance(model, nn.Module):
-        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     # frames (batch, time, C, H, W) and grid targets: see explainr._core.frames
     flat = adapt(model, x, baselines, target)
     model, x, baselines, target = flat.model, flat.x, flat.baselines, flat.target
@@ -281,6 +318,8 @@ def prepare(
     background = to_baselines(baselines, tuple(inputs.x.shape[1:]))
     device, dtype = model_device_dtype(model)
     xs, background = inputs.x.to(device, dtype), background.to(device, dtype)
+    check_finite(xs, f"x in the model's dtype {dtype}")
+    check_finite(background, f"baselines in the model's dtype {dtype}")
     scalar, prediction = ScalarModel.probe(model, xs, target)
     baseline_prediction = scalar.evaluate(background).double().mean().item()
     return Prepared(model, inputs, xs, background, scalar, prediction, baseline_prediction, target)

@@ -4,17 +4,21 @@
   every module's ``training`` flag, every parameter's ``requires_grad`` and the hooks.
 - `gradient_pass` disables cuDNN around a forward+backward (cuDNN's RNN backward refuses
   to run in eval mode) and restores the previous flags.
-- `seeded` seeds the global numpy and torch generators that captum and shap draw from,
-  and restores them afterwards.
+
+Random draws never touch the global generators: each sampling method draws from a
+``numpy.random.Generator`` of its own, seeded by ``seed`` (thread-safe, bit-identical).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
+import random
+import sys
 from collections.abc import Iterator
+from types import ModuleType
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -95,20 +99,17 @@ def gradient_pass(model: nn.Module) -> Iterator[None]:
                 param.requires_grad_(True)
 
 
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed numpy's and torch's global generators for the block, then restore their states."""
-    state = np.random.get_state()
-    devices: list[int] = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        try:
-            np.random.seed(seed)
-            torch.default_generator.manual_seed(seed)
-            for index in devices:  # only the generators fork_rng restores
-                with torch.cuda.device(index):
-                    torch.cuda.manual_seed(seed)
-            yield
-        finally:
-            np.random.set_state(state)
+def import_keeping_random(name: str) -> ModuleType:
+    """``importlib.import_module(name)``, Python's global `random` state restored after.
+
+    Some libraries draw from `random` when first imported (rich, which sklearn and lime
+    pull in, seeds an id counter with ``random.getrandbits``); the caller's sequence of
+    random numbers must not depend on which explainr method ran first.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    state = random.getstate()
+    try:
+        return importlib.import_module(name)
+    finally:
+        random.setstate(state)

@@ -112,6 +112,8 @@ def sliding_windows(
     check_count(window, "window")
     check_count(step, "step")
     check_count(last, "last", optional=True)
+    if df.shape[1] == 0:
+        raise ExplainrError(f"DataFrame {df.shape} has no columns; it needs one per feature")
     if window > len(df):
         raise ExplainrError(
             f"window={window} is longer than the DataFrame's {len(df)} rows; pass window <= "

@@ -16,12 +16,15 @@ import pandas as pd
 import torch
 from torch import nn
 
+from explainr._core.budget import check_memory
 from explainr._core.defaults import DEFAULTS
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrValueError
 from explainr._core.frames import Frame, frame_of, target_label_of
 from explainr._core.inputs import (
     Inputs,
+    check_choice,
     check_count,
+    check_flag,
     check_seed,
 )
 from explainr._core.model import Prepared, prepare
@@ -47,14 +50,18 @@ from explainr.attribution._result import Attribution, concat, with_time_labels
 class _Method:
     compute: Callable[[Problem], Computed]
     max_groups: int | None = None  # refuse groupings larger than this
+    # bytes the method's largest arrays need, what is computed, what to lower
+    needs: Callable[[Problem], tuple[float, str, str]] | None = None
 
 
 METHODS: dict[str, _Method] = {
-    "integrated_gradients": _Method(_integrated_gradients.compute),
-    "gradient_shap": _Method(_gradient_shap.compute),
-    "kernel_shap": _Method(_kernel_shap.compute),
+    "integrated_gradients": _Method(
+        _integrated_gradients.compute, needs=_integrated_gradients.needs
+    ),
+    "gradient_shap": _Method(_gradient_shap.compute, needs=_gradient_shap.needs),
+    "kernel_shap": _Method(_kernel_shap.compute, needs=_kernel_shap.needs),
     "exact_shapley": _Method(_exact_shapley.compute, max_groups=_exact_shapley.MAX_GROUPS),
-    "lime": _Method(_lime.compute),
+    "lime": _Method(_lime.compute, needs=_lime.needs),
     "occlusion": _Method(_occlusion.compute),
     "lrp": _Method(_lrp.compute),
     "contextual_decomposition": _Method(_contextual_decomposition.compute),
@@ -85,7 +92,8 @@ def attribute(
     """Attribute a recurrent model's prediction to its input cells (time step x feature).
 
     Methods: ``"integrated_gradients"`` (captum), ``"gradient_shap"`` (expected gradients,
-    captum), ``"kernel_shap"`` (shap, over groups), ``"exact_shapley"`` (every coalition of
+    own seeded draws), ``"kernel_shap"`` (Lundberg & Lee's estimator over groups, own seeded
+    coalitions), ``"exact_shapley"`` (every coalition of
     at most 16 groups: the reference), ``"lime"`` (lime, over groups) and ``"occlusion"``
     (a window of ``window`` steps sliding over time), ``"lrp"`` (layer-wise relevance
     propagation through the gates, Arras et al. 2017: one pass, values sum to f(x) less
@@ -95,6 +103,9 @@ def attribute(
     activations, indexing) and raise `ExplainrError` naming anything else. Grouped methods replace a removed
     group by the baseline and spread a group's value evenly over its cells. The model runs
     in eval mode; its training flags, ``requires_grad`` and hooks are restored afterwards.
+    Bad arguments raise `ExplainrTypeError` / `ExplainrValueError` (both `ExplainrError`);
+    a request whose arrays would exceed the memory limit (`explainr._core.budget`) is
+    refused before it starts, with the estimate.
 
     Args:
         model: a torch module taking ``(batch, time, feature)`` and returning ``(batch,)``,
@@ -111,7 +122,9 @@ def attribute(
         n_steps: integration steps of integrated gradients.
         n_samples: samples of the sampling methods (gradient_shap: 200, kernel_shap:
             2 G + 2048, lime: 5000 by default).
-        seed: seed of the sampling methods; the same seed gives bit-identical values.
+        seed: seed of the sampling methods' own generators: the same seed gives
+            bit-identical values, also with other threads running; the global numpy,
+            torch and Python generators are never read or moved.
         progress: show a tqdm progress bar over the windows (default off).
         feature_names: one name per feature (default: DataFrame columns or f0, f1, ...).
         lrp_eps: lrp's ε-rule stabiliser (default 1e-3).
@@ -161,6 +174,7 @@ def attribute(
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
     check_seed(seed)
+    check_flag(progress, "progress")
     with preserved(model) if isinstance(model, nn.Module) else contextlib.nullcontext():
         ready = prepare(model, x, target=target, baselines=baselines, feature_names=feature_names)
         data = _raw(raw, with_time_labels(ready.inputs, time_labels))
@@ -239,6 +253,7 @@ def attribute_prepared(
     check_count(n_steps, "n_steps")
     check_count(n_samples, "n_samples", optional=True)
     check_seed(seed)
+    check_flag(progress, "progress")
     frame = frame_of(ready.model)
     grouping = _grouping(spec, method, inputs, window, group_by, frame, patch)
     problem = Problem(
@@ -254,7 +269,9 @@ def attribute_prepared(
         progress=progress,
         options=dict(options or {"eps": _lrp.DEFAULT_EPS, "bias": "absorbed"}),
     )
-    computed = spec.compute(problem)
+    if spec.needs is not None:
+        check_memory(*spec.needs(problem))
+    computed = _finite(problem, spec.compute(problem))
     result = _format(
         problem,
         computed,
@@ -303,9 +320,22 @@ def _raw(raw: Any, inputs: Inputs) -> np.ndarray | None:
 
 
 def _method(method: Any) -> _Method:
-    if method not in METHODS:
-        raise ExplainrError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    return METHODS[method]
+    return METHODS[check_choice(method, "method", sorted(METHODS))]
+
+
+def _finite(problem: Problem, computed: Computed) -> Computed:
+    """``computed``, after checking that the method gave finite values for finite inputs."""
+    found = computed.values if computed.values is not None else computed.group_values
+    array = np.asarray(found, dtype=np.float64)
+    if np.isfinite(array).all():
+        return computed
+    windows = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+    raise ExplainrValueError(
+        f"{problem.method} produced NaN/Inf values for windows {windows[:10].tolist()} of x "
+        f"{tuple(problem.x.shape)}, although x, the baselines and f(x) are finite: the model "
+        "gives non-finite outputs (or gradients) between x and the baseline. Check the model "
+        "on mixed inputs, or use a baseline closer to the data (e.g. the training mean)"
+    )
 
 
 def _grouping(

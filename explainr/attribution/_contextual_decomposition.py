@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError
 from explainr.attribution._graph import (
     Activation,
     Analysis,
@@ -366,15 +366,16 @@ def contextual_decomposition(
     >>> bool(abs(d.prediction - net(x)[:, 0].detach().numpy()).max() < 1e-5)
     True
     """
-    from explainr._core.inputs import to_inputs
-    from explainr._core.model import ScalarModel, model_device_dtype
+    from explainr._core.inputs import check_choice, check_finite, to_inputs
+    from explainr._core.model import ScalarModel, check_module, model_device_dtype
     from explainr._core.state import preserved
 
-    if not isinstance(model, torch.nn.Module):
-        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
+    check_choice(bias_products, "bias_products", ("share", "irrelevant"))
     xs = to_inputs(x, None).x
     device, dtype = model_device_dtype(model)
     xs = xs.to(device, dtype)
+    check_finite(xs, f"x in the model's dtype {dtype}")
     mask = _mask(cells, tuple(xs.shape))
     with preserved(model):
         scalar, _ = ScalarModel.probe(model, xs, target)
@@ -385,9 +386,11 @@ def _mask(cells: Any, shape: tuple[int, int, int]) -> Tensor:
     try:
         mask = torch.as_tensor(np.asarray(cells))
     except Exception as error:
-        raise ExplainrError(f"cells must be a bool array, got {type(cells).__name__}") from error
+        raise ExplainrTypeError(
+            f"cells must be a bool array, got {type(cells).__name__}"
+        ) from error
     if mask.dtype != torch.bool:
-        raise ExplainrError(
+        raise ExplainrTypeError(
             f"cells must be a bool mask (True = chosen cell), got dtype {mask.dtype}"
         )
     if tuple(mask.shape) == shape[1:]:

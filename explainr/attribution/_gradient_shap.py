@@ -1,61 +1,76 @@
-"""Expected gradients / GradientSHAP (Erion et al. 2021), computed by captum's `GradientShap`.
+"""Expected gradients / GradientSHAP (Erion et al. 2021), with explainr's own seeded draws.
 
 For each of ``n_samples`` draws a baseline ``b`` is taken from the background set and a
 point ``b + a (x - b)`` with ``a ~ U(0, 1)``; ``values = mean (x - b) * grad f(point)``. In
 expectation the values sum to f(x) - mean f(background); the Monte Carlo error shows in
-`Attribution.completeness_error`.
+`Attribution.completeness_error`. This is the estimator of captum's `GradientShap` (with
+``stdevs=0``) and shap's `GradientExplainer`.
 
-Why captum's `GradientShap` and not shap's `GradientExplainer`: both compute this same
-estimator, but shap's PyTorch explainer calls ``model.eval()`` on the caller's model and
-leaves it there, calls ``model.zero_grad()`` (wiping the caller's gradients), indexes the
-output as ``outputs[:, idx]`` (no ``(batch,)`` outputs) and runs the backward with cuDNN on,
-which fails for an eval-mode LSTM on CUDA ("cudnn RNN backward can only be called in
-training mode"). captum's takes a plain forward function, so the target selection, the
-eval mode kept only for the call and the local cuDNN switch of `gradient_pass` all apply,
-and it evaluates all samples in one batched forward+backward instead of a Python loop.
-
-Seeding: the generators are seeded once per call, so the same ``seed`` and windows give
-bit-identical values, but a window's draws depend on its place in the batch.
+Why not call either library: both draw from the global numpy/torch generators, so two
+threads explaining at once would disturb each other's draws and the caller's generators
+would move. Here the draws come from a ``numpy.random.Generator`` of our own, seeded by
+``seed``: the same seed gives bit-identical values whatever else runs. The same draws serve
+every window, so a window's values do not depend on the other windows in the batch.
+(shap's PyTorch explainer also calls ``model.eval()`` and ``model.zero_grad()`` on the
+caller's model and runs the backward with cuDNN on; `gradient_pass` avoids both.)
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from explainr._core.model import chunks
-from explainr._core.state import gradient_pass, seeded
+from explainr._core.state import gradient_pass
 from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 200  # shap GradientExplainer's default; see benchmarks/attribution.py
 
 
-def compute(problem: Problem) -> Computed:
-    """Cell values ``(batch, time, feature)`` by captum GradientShap (seeded).
+def draws(seed: int, samples: int, background: int) -> tuple[np.ndarray, np.ndarray]:
+    """The background window ``(samples,)`` int and the path position ``(samples,)`` of each draw."""
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, background, size=samples)
+    return which, rng.random(samples)
 
-    The samples go through the model in cache-sized calls: when ``n_samples`` exceeds
-    ``rows.backward``, each window's samples are split into near-equal rounds whose
-    results are averaged (the same estimator over the same number of samples).
-    """
-    from captum.attr import GradientShap
 
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the draws, the values and one chunk of points, what, and what to lower."""
     samples = problem.n_samples or DEFAULT_SAMPLES
-    rounds = sample_rounds(samples, problem.model.rows.backward)
-    explainer = GradientShap(problem.model)
-    x = problem.x
-    values = np.zeros(tuple(x.shape), dtype=np.float64)
-    with problem.bar() as bar, seeded(problem.seed, x.device):
-        for part in chunks(len(x), max(rounds), problem.model.rows.backward):
-            for count in rounds:
-                with gradient_pass(problem.model.model):
-                    found = explainer.attribute(
-                        x[part], baselines=problem.baselines, n_samples=count, stdevs=0.0
-                    )
-                values[part] += found.detach().double().cpu().numpy() * (count / samples)
-            bar.update(part.stop - part.start)
-    return Computed(values=values, settings={"n_samples": samples, "seed": problem.seed})
+    cells = float(problem.x[0].numel())
+    rows = min(float(len(problem.x)) * samples, max(1, problem.model.rows.backward))
+    return (
+        24.0 * samples + 16 * cells * len(problem.x) + 8 * 8 * rows * cells,
+        f"gradient_shap with n_samples={samples}",
+        f"pass a smaller n_samples (default {DEFAULT_SAMPLES})",
+    )
 
 
-def sample_rounds(samples: int, rows: int) -> list[int]:
-    """``samples`` split into the fewest near-equal rounds of at most ``rows`` each."""
-    count = -(-samples // max(1, rows))
-    return [samples // count + (1 if i < samples % count else 0) for i in range(count)]
+def compute(problem: Problem) -> Computed:
+    """Cell values ``(batch, time, feature)``: mean of (x - b) * grad f(b + a (x - b)).
+
+    The (window, draw) pairs go through the model in cache-sized forward+backward calls
+    of at most ``rows.backward`` points.
+    """
+    samples = problem.n_samples or DEFAULT_SAMPLES
+    x, baselines = problem.x, problem.baselines
+    which, alpha = draws(problem.seed, samples, len(baselines))
+    which_t = torch.as_tensor(which, device=x.device)
+    alpha_t = torch.as_tensor(alpha, device=x.device).to(x.dtype)
+    total = np.zeros(tuple(x.shape), dtype=np.float64)
+    pairs, rows = len(x) * samples, max(1, problem.model.rows.backward)
+    with problem.bar() as bar:
+        for start in range(0, pairs, rows):
+            stop = min(start + rows, pairs)
+            index = torch.arange(start, stop, device=x.device)
+            window, draw = index // samples, index % samples
+            base = baselines[which_t[draw]]
+            step = x[window] - base
+            point = (base + alpha_t[draw].view(-1, 1, 1) * step).requires_grad_(True)
+            with gradient_pass(problem.model.model):
+                (grad,) = torch.autograd.grad(
+                    problem.model(point).sum(), point, allow_unused=True, materialize_grads=True
+                )
+            found = (step * grad).detach().double().cpu().numpy()
+            np.add.at(total, window.cpu().numpy(), found)
+            bar.update(stop // samples - start // samples)  # windows whose last draw is done
+    return Computed(values=total / samples, settings={"n_samples": samples, "seed": problem.seed})

@@ -1,24 +1,34 @@
-"""Kernel SHAP (Lundberg & Lee 2017) over groups, computed by shap's `KernelExplainer`.
+"""Kernel SHAP (Lundberg & Lee 2017) over groups, with explainr's own seeded coalitions.
 
-shap sees G binary "features", one per group: 1 keeps the group's cells, 0 replaces them
-by the baseline (averaged over a background set). Its background is the all-zeros mask, so
-the values sum exactly to f(x) - f(baseline) (shap's efficiency constraint). Explaining G
-groups instead of the window's time x feature cells makes the regression small and every
-masked window one row of a batched forward.
+The estimator sees G binary "players", one per group: 1 keeps the group's cells, 0 replaces
+them by the baseline (averaged over a background set). It fits a linear model to the worth
+``v(S)`` of sampled coalitions S, weighted by the Shapley kernel
+``k(S) = (G - 1) / (C(G, |S|) |S| (G - |S|))``, under the constraint that the values sum to
+``v(all) - v(none) = f(x) - f(baseline)`` (efficiency): with every coalition enumerated the
+solution is the exact Shapley value.
 
-Defaults: shap's ``nsamples="auto"`` (2 G + 2048 coalitions; every coalition when
-2**G - 2 is fewer, which makes the result exact) and no L1 feature selection (shap's
-default ``l1_reg="num_features(10)"`` would zero all but 10 groups).
+Coalitions (the scheme of the paper and of shap's `KernelExplainer`, drawn here by a
+``numpy.random.Generator`` of our own so that the same seed gives bit-identical values
+whatever other threads do, and the caller's global generators stay untouched):
+
+- every coalition when ``2**G - 2 <= n_samples`` (exact);
+- otherwise the coalition sizes whose every coalition (and complement) fits in the budget
+  are enumerated, smallest and largest first, and the rest of the budget is drawn: a size
+  by its kernel mass, a random subset of that size and its complement; a repeated draw adds
+  weight to its first copy instead of a row.
+
+Groups whose cells equal the baseline's (every background window's) cannot change the
+output: they get 0 and are left out of the regression, as in shap. Defaults: shap's
+``nsamples="auto"`` (2 G + 2048 coalitions) and no L1 feature selection.
 """
 
 from __future__ import annotations
 
-import warnings
+from math import comb
 
 import numpy as np
 from torch import Tensor
 
-from explainr._core.state import seeded
 from explainr.attribution._problem import Computed, Problem
 
 
@@ -27,8 +37,26 @@ def default_samples(groups: int) -> int:
     return 2 * groups + 2048
 
 
+def used_samples(groups: int, samples: int) -> int:
+    """Coalitions evaluated: ``samples``, or all ``2**G - 2`` when fewer."""
+    return min(samples, 2**groups - 2) if groups <= 30 else samples
+
+
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the coalition matrices and the regression, what, and what to lower."""
+    n = problem.grouping.size
+    samples = problem.n_samples or default_samples(n)
+    rows = float(used_samples(n, samples)) + 2
+    return (
+        44 * rows * n + 32 * rows,
+        f"kernel_shap with {n} groups and {int(rows) - 2} coalitions (n_samples={samples})",
+        "use fewer groups (a larger window, or group_by='time' / 'feature') or a smaller "
+        f"n_samples (default 2 G + 2048 = {default_samples(n)})",
+    )
+
+
 def compute(problem: Problem) -> Computed:
-    """Group values ``(batch, groups)`` by shap KernelExplainer on group masks (seeded)."""
+    """Group values ``(batch, groups)`` by constrained, kernel-weighted regression."""
     n = problem.grouping.size
     samples = problem.n_samples or default_samples(n)
     values = np.zeros((len(problem.x), n), dtype=np.float64)
@@ -36,23 +64,145 @@ def compute(problem: Problem) -> Computed:
         for b, window in enumerate(problem.x):
             values[b] = _shapley_values(problem, window, samples)
             bar.update(1)
-    used = min(samples, 2**n - 2) if n <= 30 else samples
-    return Computed(group_values=values, settings={"n_samples": used, "seed": problem.seed})
+    settings = {"n_samples": used_samples(n, samples), "seed": problem.seed}
+    return Computed(group_values=values, settings=settings)
 
 
 def _shapley_values(problem: Problem, window: Tensor, samples: int) -> np.ndarray:
-    """Shapley values ``(groups,)`` of one window ``(time, feature)``."""
-    with warnings.catch_warnings():  # shap's colormap set-up warns on first import
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-
-    cell_group = problem.grouping.cell_group
-
-    def masked(keep: np.ndarray) -> np.ndarray:
-        return problem.model.masked_groups(window, problem.baselines, keep > 0.5, cell_group)
-
+    """Shapley values ``(groups,)`` of one window ``(time, feature)`` (its own generator)."""
     n = problem.grouping.size
-    with seeded(problem.seed, window.device):
-        explainer = shap.KernelExplainer(masked, np.zeros((1, n)))
-        found = explainer.shap_values(np.ones((1, n)), nsamples=samples, l1_reg=False, silent=True)
-    return np.asarray(found, dtype=np.float64).reshape(n)
+    cell_group = problem.grouping.cell_group
+    varying = _varying(window, problem.baselines, cell_group, n)
+    players = np.flatnonzero(varying)
+    out = np.zeros(n, dtype=np.float64)
+    if len(players) == 0:
+        return out
+    masks, weights = coalitions(len(players), samples, np.random.default_rng(problem.seed))
+    keep = np.ones((len(masks) + 2, n), dtype=bool)  # non-varying groups: either is the same
+    keep[0, players] = False  # v(none)
+    keep[2:, players] = masks  # keep[1]: v(all)
+    worth = problem.model.masked_groups(window, problem.baselines, keep, cell_group)
+    out[players] = solve(masks, weights, worth[2:] - worth[0], worth[1] - worth[0])
+    return out
+
+
+def _varying(window: Tensor, baselines: Tensor, cell_group: np.ndarray, n: int) -> np.ndarray:
+    """``(groups,)`` bool: a cell of the group differs from some background window."""
+    differs = (window[None] != baselines).any(dim=0).cpu().numpy()
+    varying = np.zeros(n, dtype=bool)
+    np.logical_or.at(varying, cell_group.ravel(), differs.ravel())
+    return varying
+
+
+def coalitions(
+    players: int, samples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coalition masks ``(m, players)`` (neither empty nor full) and their kernel weights ``(m,)``.
+
+    Every coalition when ``2**players - 2 <= samples``; otherwise at most ``samples``
+    rows, enumerated by size while the budget allows and drawn with ``rng`` after.
+    """
+    if players == 1:
+        return np.zeros((0, 1), dtype=bool), np.zeros(0)
+    sizes = np.arange(1, players)
+    mass = (players - 1) / (sizes * (players - sizes))  # kernel mass of each size
+    mass /= mass.sum()
+    if players <= 30 and 2**players - 2 <= samples:
+        codes = np.arange(1, 2**players - 1, dtype=np.int64)
+        masks = ((codes[:, None] >> np.arange(players)) & 1).astype(bool)
+        counts = masks.sum(axis=1)
+        return masks, mass[counts - 1] / np.array([comb(players, int(c)) for c in counts])
+    rows: list[np.ndarray] = []
+    weights: list[float] = []
+    left, size = samples, 1
+    half = players // 2
+    while size <= half:  # enumerate sizes (and their complements) that fit
+        paired = size != players - size
+        total = comb(players, size) * (2 if paired else 1)
+        share = mass[size - 1] * (2 if paired else 1)
+        remaining = 1.0 - sum(mass[s - 1] * (1 if 2 * s == players else 2) for s in range(1, size))
+        if left * share / max(remaining, 1e-300) < total * (1 - 1e-8):
+            break
+        for subset in _subsets(players, size):
+            for row in (subset, ~subset) if paired else (subset,):
+                rows.append(row)
+                weights.append(mass[size - 1] * (2 if paired else 1) / total)
+        left -= total
+        size += 1
+    drawn = _draw(players, size, left, mass, rng)
+    if drawn[0].size:
+        wanted = 1.0 - sum(weights)
+        rows.extend(drawn[0])
+        weights.extend(drawn[1] * wanted / drawn[1].sum())
+    return np.array(rows, dtype=bool).reshape(-1, players), np.asarray(weights, dtype=np.float64)
+
+
+def _subsets(players: int, size: int):
+    """Every subset of ``size`` players as a bool mask, in lexicographic order."""
+    from itertools import combinations
+
+    for chosen in combinations(range(players), size):
+        mask = np.zeros(players, dtype=bool)
+        mask[list(chosen)] = True
+        yield mask
+
+
+def _draw(
+    players: int, first: int, budget: int, mass: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``budget`` distinct random coalitions of sizes ``first..players-first``.
+
+    A size pair (s, G - s) is drawn by its kernel mass, then s random players and the
+    complement; a repeated coalition adds 1 to its count instead of a row. Returns the masks
+    ``(m, players)`` and their counts ``(m,)``.
+    """
+    if budget <= 0 or first > players // 2:
+        return np.zeros((0, players), dtype=bool), np.zeros(0)
+    pairs = np.arange(first, players // 2 + 1)
+    p = np.array([mass[s - 1] * (1 if 2 * s == players else 2) for s in pairs])
+    seen: dict[bytes, int] = {}
+    rows: list[np.ndarray] = []
+    counts: list[float] = []
+
+    def add(mask: np.ndarray) -> None:
+        key = np.packbits(mask).tobytes()
+        if key in seen:
+            counts[seen[key]] += 1.0
+        else:
+            seen[key] = len(rows)
+            rows.append(mask)
+            counts.append(1.0)
+
+    tries = 0
+    while len(rows) < budget and tries < 4 * budget + 64:
+        chunk = rng.choice(pairs, size=budget, p=p / p.sum())
+        for size in chunk:
+            tries += 1
+            mask = np.zeros(players, dtype=bool)
+            mask[rng.permutation(players)[:size]] = True
+            add(mask)
+            if len(rows) < budget and 2 * size != players:
+                add(~mask)
+            if len(rows) >= budget:
+                break
+    return np.array(rows, dtype=bool).reshape(-1, players), np.asarray(counts)
+
+
+def solve(masks: np.ndarray, weights: np.ndarray, gain: np.ndarray, total: float) -> np.ndarray:
+    """Kernel-weighted least squares of ``gain ~ masks @ phi`` with ``sum(phi) = total``.
+
+    Args:
+        masks: ``(m, players)`` coalitions; weights: ``(m,)`` kernel weights.
+        gain: ``(m,)`` v(S) - v(none); total: v(all) - v(none).
+
+    The constraint is substituted for the last player (phi_last = total - sum of the rest).
+    """
+    players = masks.shape[1]
+    if players == 1:
+        return np.array([total])
+    z = masks.astype(np.float64)
+    design = z[:, :-1] - z[:, -1:]
+    target = gain - z[:, -1] * total
+    root = np.sqrt(weights)[:, None]
+    rest, *_ = np.linalg.lstsq(design * root, target * root[:, 0], rcond=None)
+    return np.append(rest, total - rest.sum())

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from explainr._core.model import check_outputs
+from explainr._core.state import import_keeping_random
 from explainr.attribution._problem import Computed, Problem
 
 DEFAULT_SAMPLES = 5000  # lime's default num_samples for tabular and text
@@ -25,15 +27,14 @@ KERNEL_WIDTH = 0.25
 
 def compute(problem: Problem) -> Computed:
     """Group values ``(batch, groups)``: lime's ridge coefficients on group masks (seeded)."""
-    from lime.lime_base import LimeBase
-    from sklearn.metrics import pairwise_distances
-
+    lime_base = import_keeping_random("lime.lime_base")
+    pairwise_distances = import_keeping_random("sklearn.metrics").pairwise_distances
     n = problem.grouping.size
     samples = problem.n_samples or DEFAULT_SAMPLES
     masks = np.random.default_rng(problem.seed).integers(0, 2, size=(samples, n)).astype(bool)
     masks[0] = True
     distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel()
-    lime = LimeBase(_kernel, random_state=problem.seed)
+    lime = lime_base.LimeBase(_kernel, random_state=problem.seed)
     values = np.zeros((len(problem.x), n), dtype=np.float64)
     scores = []
     with problem.bar() as bar:
@@ -41,6 +42,7 @@ def compute(problem: Problem) -> Computed:
             outputs = problem.model.masked_groups(
                 window, problem.baselines, masks, problem.grouping.cell_group
             )
+            check_outputs(outputs, "lime", tuple(problem.x.shape))
             _, weights, score, _ = lime.explain_instance_with_data(
                 masks.astype(np.float64),
                 outputs[:, None],
@@ -60,6 +62,18 @@ def compute(problem: Problem) -> Computed:
         "r2": scores,
     }
     return Computed(group_values=values, settings=settings)
+
+
+def needs(problem: Problem) -> tuple[float, str, str]:
+    """Bytes of the mask matrices and lime's regression copies, what, and what to lower."""
+    samples = problem.n_samples or DEFAULT_SAMPLES
+    cells = float(samples) * problem.grouping.size
+    return (
+        60 * cells + 8.0 * samples * 4,
+        f"lime with n_samples={samples} over {problem.grouping.size} groups",
+        f"pass a smaller n_samples (default {DEFAULT_SAMPLES}) or fewer groups (a larger "
+        "window, or group_by='time' / 'feature')",
+    )
 
 
 def _kernel(distances: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError
 from explainr.attribution._result import Attribution, Group
 from explainr.attribution._storage import ATTR, FORMAT
 from explainr.attribution._units import UnitAttribution
@@ -36,6 +36,11 @@ def load(path: str | os.PathLike[str]) -> Any:
     """
     import xarray as xr
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ExplainrTypeError(
+            f"load() takes the path of a file written by Attribution.save (a str or "
+            f"os.PathLike), got {type(path).__name__}"
+        )
     file = Path(path)
     if not file.is_file():
         raise ExplainrError(f"load({str(path)!r}): no such file")

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainr._core.errors import ExplainrError
-from explainr._core.inputs import to_inputs
-from explainr._core.model import ScalarModel, model_device_dtype
+from explainr._core.inputs import check_finite, to_inputs
+from explainr._core.model import ScalarModel, check_module, model_device_dtype
 from explainr._core.state import preserved
 from explainr.attribution._contextual_decomposition import relevance_of_sets
 from explainr.attribution._graph import analyse
@@ -71,11 +70,11 @@ def memory(model: nn.Module, x: Any, *, target: int | None = None) -> Memory:
     >>> m.timescale.shape, m.lag_share.shape, round(float(m.lag_share.sum()), 6)
     ((2, 1, 8), (12,), 1.0)
     """
-    if not isinstance(model, nn.Module):
-        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     xs = to_inputs(x, None).x
     device, dtype = model_device_dtype(model)
     xs = xs.to(device, dtype)
+    check_finite(xs, f"x in the model's dtype {dtype}")
     _, steps, features = xs.shape
     with preserved(model):
         scalar, _ = ScalarModel.probe(model, xs, target)

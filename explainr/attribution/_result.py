@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError
+from explainr._core.inputs import check_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -359,12 +360,7 @@ def with_time_labels(inputs: Any, time_labels: Any) -> Any:
     """``inputs`` (an ``Inputs``) with ``time_labels`` as its labels, checked: one per step."""
     if time_labels is None:
         return inputs
-    labels = [str(t) for t in time_labels]
-    if len(labels) != inputs.x.shape[1]:
-        raise ExplainrError(
-            f"time_labels has {len(labels)} labels but x has {inputs.x.shape[1]} time steps; "
-            "pass one label per step (axis 1 of x)"
-        )
+    labels = check_labels(time_labels, "time_labels", inputs.x.shape[1], "time step")
     return replace(inputs, time_labels=labels)
 
 
@@ -390,7 +386,13 @@ def _positions(
 
 def _axis(part: Any, size: int, labels: list[str] | None, axis: str) -> np.ndarray:
     if isinstance(part, slice):
-        return np.arange(size)[part]
+        try:
+            return np.arange(size)[part]
+        except (TypeError, ValueError, IndexError) as error:
+            raise ExplainrTypeError(
+                f"cannot slice the {axis} axis with {part!r} ({error}); use int bounds and a "
+                "non-zero int step"
+            ) from None
     items = part if isinstance(part, (list, np.ndarray)) else [part]
     array = np.asarray(items)
     if array.dtype == bool:
@@ -409,7 +411,7 @@ def _axis(part: Any, size: int, labels: list[str] | None, axis: str) -> np.ndarr
                 raise ExplainrError(f"index {item} is out of range for {size} {axis} entries")
             out.append(int(item) % size)
         else:
-            raise ExplainrError(
+            raise ExplainrTypeError(
                 f"cannot index the {axis} axis with {item!r}; use ints, slices, labels or masks"
             )
     return np.asarray(out, dtype=np.int64)

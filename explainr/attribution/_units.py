@@ -24,11 +24,18 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from explainr._core.budget import check_memory
 from explainr._core.cells import kind_of
 from explainr._core.defaults import DEFAULTS
-from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count, to_baselines, to_inputs
-from explainr._core.model import ScalarModel, call_model, chunks, model_device_dtype
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
+from explainr._core.inputs import check_count, check_finite, check_flag, to_baselines, to_inputs
+from explainr._core.model import (
+    ScalarModel,
+    call_model,
+    check_module,
+    chunks,
+    model_device_dtype,
+)
 from explainr._core.state import gradient_pass, preserved
 from explainr.attribution._result import Windowed, with_time_labels
 
@@ -145,14 +152,25 @@ def attribute_units(
     ((2, 20, 8), (2, 8), 3)
     """
     started = _time.perf_counter()
-    if not isinstance(model, nn.Module):
-        raise ExplainrError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
+    if not isinstance(module, str | None):
+        raise ExplainrTypeError(
+            f"module must be the name of a recurrent module (a str) or None, got {module!r}"
+        )
     rnn = _find_module(model, module)
     inputs = with_time_labels(to_inputs(x, feature_names), time_labels)
     check_count(n_steps, "n_steps")
+    check_flag(progress, "progress")
+    check_memory(
+        24.0 * n_steps**2 + 16.0 * inputs.x.numel(),
+        f"attribute_units with n_steps={n_steps}",
+        "pass a smaller n_steps (default 50; 50 to a few hundred is usual)",
+    )
     background = to_baselines(baselines, tuple(inputs.x.shape[1:]))
     device, dtype = model_device_dtype(model)
     xs, background = inputs.x.to(device, dtype), background.to(device, dtype)
+    check_finite(xs, f"x in the model's dtype {dtype}")
+    check_finite(background, f"baselines in the model's dtype {dtype}")
     with preserved(model):
         scalar, prediction = ScalarModel.probe(model, xs, target)
         base = scalar.evaluate(background).double().mean().item()
@@ -207,8 +225,10 @@ def _find_module(model: nn.Module, name: str) -> nn.Module:
 
 
 def _check_layer(rnn: nn.Module, name: str, layer: int, top: int) -> int:
-    if not isinstance(layer, int) or not 0 <= layer <= top:
-        raise ExplainrError(f"layer={layer!r}: module {name!r} has layers 0..{top}")
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+        raise ExplainrTypeError(f"layer must be an int, 0..{top} for {name!r}; got {layer!r}")
+    if not 0 <= layer <= top:
+        raise ExplainrValueError(f"layer={layer!r}: module {name!r} has layers 0..{top}")
     kind = kind_of(rnn)
     if layer < top and (kind is None or kind.recording != "kernel"):
         raise ExplainrError(

@@ -17,10 +17,10 @@ import torch
 
 from explainr import metrics as metrics_module
 from explainr._core.defaults import DEFAULTS
-from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ModelError
 from explainr._core.frames import Frame, as_frames, is_grid_target, target_label
-from explainr._core.inputs import check_sample, to_inputs
-from explainr._core.model import call_model, prepare
+from explainr._core.inputs import check_choice, check_flag, check_labels, check_sample, to_inputs
+from explainr._core.model import call_model, check_module, prepare
 from explainr._core.state import preserved
 from explainr.adapters import Adapter, ModuleAdapter, Windows, window_defaults
 from explainr.attribution import (
@@ -209,6 +209,7 @@ def explain(
     ['completeness', 'deletion_auc', 'insertion_auc']
     """
     start = time.perf_counter()
+    check_module(model)
     windows, notes = None, {}
     if isinstance(x, Windows):
         filled = window_defaults(
@@ -228,15 +229,16 @@ def explain(
     flat = x if frames is None else frames.flatten(2)
     inputs = to_inputs(flat, None if frame is None else frame.names())  # checked: NaN, ...
     xt, names, labels = inputs.x, inputs.feature_names, inputs.time_labels
-    names = [str(n) for n in feature_names] if feature_names is not None else names
-    labels = [str(t) for t in time_labels] if time_labels is not None else labels
+    _, steps, features = xt.shape
+    if feature_names is not None:
+        names = check_labels(feature_names, "feature_names", features, "feature", "names")
+    if time_labels is not None:
+        labels = check_labels(time_labels, "time_labels", steps, "time step")
     check_sample(sample, xt.shape[0])
-    if isinstance(methods, str):
-        methods = (methods,)
-    if not methods:
-        raise ExplainrError(
-            "explain() needs at least one method, e.g. methods=('integrated_gradients',)"
-        )
+    for flag, name in ((progress, "progress"), (metrics, "metrics"), (memory, "memory")):
+        check_flag(flag, name)
+    methods = _methods(methods)
+    _check_units(input_units, prediction_unit)
     options = {
         "window": window,
         "group_by": group_by,
@@ -298,6 +300,36 @@ def explain(
             model_summary=ReportOptions.summarise(model),
         ),
     )
+
+
+def _methods(methods: Any) -> tuple[str, ...]:
+    """``methods`` as a tuple of names (one name alone is one method); checked."""
+    from explainr.attribution import METHODS
+
+    if isinstance(methods, str):
+        methods = (methods,)
+    if not isinstance(methods, Sequence | set | frozenset):
+        raise ExplainrTypeError(
+            f"methods must be a list of method names from {sorted(METHODS)}, got {methods!r}"
+        )
+    methods = tuple(methods)
+    if not methods:
+        raise ExplainrError(
+            "explain() needs at least one method, e.g. methods=('integrated_gradients',)"
+        )
+    for method in methods:
+        check_choice(method, "method", sorted(METHODS))
+    return methods
+
+
+def _check_units(input_units: Any, prediction_unit: Any) -> None:
+    if input_units is not None and not isinstance(input_units, str | Mapping):
+        raise ExplainrTypeError(
+            "input_units must be a str (one unit for every feature) or a mapping feature name "
+            f"-> unit, got {input_units!r}"
+        )
+    if prediction_unit is not None and not isinstance(prediction_unit, str):
+        raise ExplainrTypeError(f"prediction_unit must be a str, got {prediction_unit!r}")
 
 
 def _attribute_all(

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
 from explainr._core.files import write_atomic
-from explainr._core.inputs import check_sample, time_labels_of
+from explainr._core.inputs import check_count, check_labels, check_sample, time_labels_of
 from explainr.attribution import Attribution, Memory, UnitAttribution
 from explainr.record import ModuleRecord, Trace
 from explainr.report import _page
@@ -69,10 +69,16 @@ class Report:
         top_units: int = 6,
         prediction_unit: str | None = None,
     ) -> None:
+        if model is not None and not isinstance(model, torch.nn.Module):
+            raise ExplainrTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if settings is not None and not isinstance(settings, Mapping):
+            raise ExplainrTypeError(f"settings must be a mapping, got {type(settings).__name__}")
+        check_count(max_heatmap_cells, "max_heatmap_cells")
+        check_count(top_units, "top_units")
         self.title = str(title)
         self.model_summary = model_summary(model) if model is not None else None
         self.data_summary = data_summary
-        self.time_labels = None if time_labels is None else [str(t) for t in time_labels]
+        self.time_labels = None if time_labels is None else _labels(time_labels, "time_labels")
         self.settings = dict(settings or {})
         self.seconds = seconds
         self.max_heatmap_cells = int(max_heatmap_cells)
@@ -112,18 +118,26 @@ class Report:
         Returns:
             The report, for chaining.
         """
+        if not isinstance(trace, (Trace, ModuleRecord)):
+            raise ExplainrTypeError(
+                f"add_trace() needs rec.trace from explainr.record() (a Trace) or one "
+                f"ModuleRecord, got {type(trace).__name__}"
+            )
         records = [trace] if isinstance(trace, ModuleRecord) else [trace[n] for n in trace]
         if modules is not None:
-            records = [r for r in records if r.name in set(modules)]
+            wanted = set(_labels(modules, "modules"))
+            records = [r for r in records if r.name in wanted]
+        if units is not None and not isinstance(units, UnitAttribution):
+            _unit_indices(units)
         if not records:
             raise ExplainrError(
                 "the trace has no module records to show; run the model inside record()"
             )
         for rec in records:
             check_sample(sample, rec.batch_size)
-            labels = None if time_labels is None else [str(t) for t in time_labels]
-            if labels is not None and len(labels) != rec.time_steps:
-                raise ExplainrError(f"got {len(labels)} time labels for {rec.time_steps} steps")
+            labels = None
+            if time_labels is not None:
+                labels = check_labels(time_labels, "time_labels", rec.time_steps, "time step")
             self._traces.append(
                 TraceItem(rec, sample, self._chosen_units(rec, units, sample), labels)
             )
@@ -135,7 +149,7 @@ class Report:
         if units is None:
             return None
         if not isinstance(units, UnitAttribution):
-            return [int(u) for u in units]
+            return _unit_indices(units)
         if units.module != rec.name:
             return None
         strength = np.abs(units.by_unit()[sample])
@@ -162,11 +176,13 @@ class Report:
             The report, for chaining.
         """
         if not isinstance(a, Attribution):
-            raise ExplainrError(f"add_attribution() needs an Attribution, got {type(a).__name__}")
+            raise ExplainrTypeError(
+                f"add_attribution() needs an Attribution, got {type(a).__name__}"
+            )
         check_sample(sample, a.values.shape[0])
-        names = None if feature_names is None else [str(n) for n in feature_names]
-        if names is not None and len(names) != a.values.shape[2]:
-            raise ExplainrError(f"got {len(names)} feature names for {a.values.shape[2]} features")
+        names = None
+        if feature_names is not None:
+            names = check_labels(feature_names, "feature_names", a.values.shape[2], "feature")
         self._attributions.append(AttributionItem(a, sample, names))
         return self
 
@@ -193,7 +209,18 @@ class Report:
         """
         values, names, labels = window_values(x)
         if values.ndim != 2:
-            raise ExplainrError(f"add_input() needs one (time, feature) window, got {values.shape}")
+            raise ExplainrValueError(
+                f"add_input() needs one (time, feature) window, got shape {values.shape}"
+            )
+        if units is not None and not isinstance(units, (str, Mapping)):
+            raise ExplainrTypeError(
+                f"units must be a str (one unit for all features) or a mapping feature name "
+                f"-> unit, got {units!r}"
+            )
+        if feature_names is not None:
+            feature_names = check_labels(feature_names, "feature_names", values.shape[1], "feature")
+        if time_labels is not None:
+            time_labels = check_labels(time_labels, "time_labels", values.shape[0], "time step")
         self._input = InputItem(
             values,
             [str(n) for n in feature_names] if feature_names is not None else names,
@@ -228,6 +255,7 @@ class Report:
         Returns:
             The report, for chaining.
         """
+        _check_metrics(metrics, curves)
         for method, values in metrics.items():
             self.metrics.setdefault(str(method), {}).update(
                 {str(k): float(v) for k, v in values.items()}
@@ -251,7 +279,7 @@ class Report:
             The report, for chaining.
         """
         if not isinstance(memory, Memory):
-            raise ExplainrError(f"add_memory() needs a Memory, got {type(memory).__name__}")
+            raise ExplainrTypeError(f"add_memory() needs a Memory, got {type(memory).__name__}")
         self._memory = memory
         return self
 
@@ -309,6 +337,10 @@ class Report:
         Returns:
             The path written.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise ExplainrTypeError(
+                f"path must be a str or os.PathLike (the .html file), got {type(path).__name__}"
+            )
         text = self.to_html(plotlyjs)
         if plotlyjs == "shared":  # the library first, so the page never lacks it
             _page.write_shared_plotlyjs(Path(path).parent)
@@ -319,6 +351,56 @@ class Report:
         return (
             f'<iframe srcdoc="{page}" style="width:100%;height:900px;border:1px solid #ddd" '
             'sandbox="allow-scripts"></iframe>'
+        )
+
+
+def _labels(value: Any, name: str) -> list[str]:
+    """A list of labels, of any length, as strings; a typed error for anything else."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, set)):
+        raise ExplainrTypeError(f"{name} must be a list of names, got {value!r}"[:300])
+    return [str(v) for v in value]
+
+
+def _unit_indices(units: Any) -> list[int]:
+    """Unit indices as ints: a list of non-negative ints (or a UnitAttribution, elsewhere)."""
+    if isinstance(units, (str, bytes)) or not isinstance(units, (Sequence, np.ndarray)):
+        raise ExplainrTypeError(
+            f"units must be a list of unit indices or a UnitAttribution, got {units!r}"[:300]
+        )
+    out = []
+    for u in units:
+        if isinstance(u, (bool, np.bool_)) or not isinstance(u, (int, np.integer)) or u < 0:
+            raise ExplainrTypeError(f"units must hold non-negative int unit indices, got {u!r}")
+        out.append(int(u))
+    return out
+
+
+def _check_metrics(metrics: Any, curves: Any) -> None:
+    """``metrics``: method -> {name: number}; ``curves``: method -> {kind: Curve}."""
+    from explainr.metrics import Curve
+
+    if not isinstance(metrics, Mapping) or not all(
+        isinstance(v, Mapping) for v in metrics.values()
+    ):
+        raise ExplainrTypeError(
+            "metrics must map each method to {metric name: number}, e.g. "
+            f"{{'lime': {{'deletion_auc': 0.2}}}}; got {metrics!r}"[:300]
+        )
+    for method, values in metrics.items():
+        for key, v in values.items():
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+                raise ExplainrTypeError(
+                    f"metrics[{method!r}][{key!r}] must be a number, got {v!r}"[:300]
+                )
+    if curves is None:
+        return
+    if not isinstance(curves, Mapping) or not all(
+        isinstance(pair, Mapping) and all(isinstance(c, Curve) for c in pair.values())
+        for pair in curves.values()
+    ):
+        raise ExplainrTypeError(
+            "curves must map each method to {'deletion': Curve, 'insertion': Curve} from "
+            f"explainr.metrics; got {curves!r}"[:300]
         )
 
 
@@ -338,6 +420,13 @@ def window_values(x: Any) -> tuple[np.ndarray, list[str] | None, list[str] | Non
         x = x.to_frame()
     if isinstance(x, pd.DataFrame):
         return x.to_numpy(dtype=np.float64), [str(c) for c in x.columns], time_labels_of(x.index)
-    if isinstance(x, torch.Tensor):
+    if isinstance(x, torch.Tensor) and not x.is_complex():
         return x.detach().cpu().double().numpy(), None, None
-    return np.asarray(x, dtype=np.float64), None, None
+    try:
+        values = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ExplainrTypeError(
+            f"the window must hold real numbers (a DataFrame, array or tensor), got "
+            f"{type(x).__name__}: {error}"
+        ) from None
+    return values, None, None

@@ -103,7 +103,11 @@ BAD = [
     ("target range", {"outputs": 3, "target": 3}, r"target=3 is out of range.*0..2"),
     ("target range 1", {"target": 1}, r"target=1 is out of range: the model has 1 output"),
     ("target type", {"outputs": 3, "target": "a"}, r"target must be an int"),
-    ("method", {"method": "shapley"}, r"unknown method 'shapley'; choose one of"),
+    (
+        "method",
+        {"method": "shapley"},
+        r"method='shapley' is not one of \['contextual_decomposition'",
+    ),
     ("window", {"window": 6}, r"window=6 is longer than the input's 5 time steps"),
     ("window zero", {"window": 0}, r"window must be a positive int"),
     ("group_by", {"group_by": "step"}, r"group_by='step' is not one of"),
