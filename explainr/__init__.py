@@ -39,6 +39,9 @@ _LAZY = {
     "nn": "explainr.nn",
     "zoo": "explainr.zoo",
     "load": "explainr.attribution",
+    "explain_dataset": "explainr.dataset",
+    "open_run": "explainr.dataset",
+    "Run": "explainr.dataset",
 }
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "ModuleRecord",
     "Recorder",
     "Report",
+    "Run",
     "Trace",
     "UnitAttribution",
     "__version__",
@@ -58,10 +62,12 @@ __all__ = [
     "attribute_units",
     "contextual_decomposition",
     "explain",
+    "explain_dataset",
     "load",
     "memory",
     "metrics",
     "nn",
+    "open_run",
     "plots",
     "record",
     "register_cell",
@@ -83,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover
         memory,
         sliding_windows,
     )
+    from explainr.dataset import Run, explain_dataset, open_run
     from explainr.explanation import Explanation, explain
     from explainr.report import Report
 
