@@ -151,13 +151,16 @@ def explain_dataset(
     done = _store.done_chunks(path)
     todo = [c for c in range(plan.chunks) if not done[c]]
     job = Job(tuple(methods), options, tuple(layers))
+    finish = plan.gates and not _store.has_gate_statistics(path, plan)
+    if todo or finish:
+        _store.check_writable(path)
     if todo:
         log.info("explaining %d of %d chunks into %s", len(todo), plan.chunks, path)
         if client is None:
             _in_process(model, source, plan, job, todo, path, progress)
         else:
             _on_dask(client, pack(model, builder), source, plan, job, todo, path, progress)
-    if plan.gates and not _store.has_gate_statistics(path, plan):
+    if finish:
         _store.write_gate_statistics(path, plan)
     return Run(path, computed=todo)
 
@@ -236,7 +239,6 @@ def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> Path:
         _store.create(path, plan)
         return path
     _check_same(path, attrs, plan, source)
-    _store.check_writable(path)
     return path
 
 

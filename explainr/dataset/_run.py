@@ -66,12 +66,24 @@ class Run:
         """Per method, a lazy ``xarray.DataArray`` ``(window, time, feature)``.
 
         ``time`` runs 0..T-1 (oldest step first) with coordinate ``lag`` (T-1..0);
-        ``window_end`` labels each window. Windows not yet computed are NaN.
+        ``window_end`` labels each window. Windows whose chunk is not done are NaN.
         """
         return {m: self._attribution(m) for m in self.methods}
 
+    def finished(self) -> xr.DataArray:
+        """``(window,)`` bool: whether each window's chunk is done (its values are final)."""
+        import xarray as xr
+
+        chunk = int(self.settings["chunk"])
+        n = self.dataset.sizes["window"]
+        return xr.DataArray(np.repeat(self.done, chunk)[:n], dims="window")
+
+    def _values(self, method: str) -> xr.DataArray:
+        """The stored values, NaN for windows whose chunk is not done."""
+        return self.dataset[f"attr_{method}"].where(self.finished())
+
     def _attribution(self, method: str) -> xr.DataArray:
-        values = self.dataset[f"attr_{method}"].rename({"lag": "time"})
+        values = self._values(method).rename({"lag": "time"})
         steps = values.sizes["time"]
         return values.assign_coords(time=np.arange(steps), lag=("time", np.arange(steps)[::-1]))
 
@@ -101,7 +113,7 @@ class Run:
         feature, lag = np.meshgrid(features, lags, indexing="ij")
         frames = []
         for method in self.methods:
-            values = self.dataset[f"attr_{method}"].transpose("window", "feature", "lag")
+            values = self._values(method).transpose("window", "feature", "lag")
             mean_abs = abs(values).mean("window").values  # (feature, lag); NaN windows skipped
             mean = values.mean("window").values
             total = float(np.nansum(mean_abs))

@@ -25,6 +25,7 @@ from torch import nn
 from explainr._core.errors import ExplainrError
 
 _BUILT: dict[str, nn.Module] = {}  # per worker process: token -> rebuilt model
+_BUILDS: list[str] = []  # per worker process: the token of every model built (tests count them)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def model_of(shipment: Shipment) -> nn.Module:
         model.eval()
         _BUILT.clear()  # one model per worker: a new run replaces the old one
         _BUILT[shipment.token] = model
+        _BUILDS.append(shipment.token)
     return model
 
 

@@ -29,3 +29,20 @@ def frame(rows: int = 40, features: int = 3, seed: int = 2) -> pd.DataFrame:
         columns=[f"c{i}" for i in range(features)],
         index=pd.date_range("2001-01-01", periods=rows, freq="D"),
     )
+
+
+class Slow(Forecaster):
+    """`model()` that sleeps in every forward: a run long enough to be killed half-way."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.01)
+        return super().forward(x)
+
+
+def slow() -> Slow:
+    torch.manual_seed(0)
+    m = Slow(3, 6)
+    m.load_state_dict(model().state_dict())
+    return m
