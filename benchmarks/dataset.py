@@ -22,7 +22,6 @@ the repeats after a warm-up, torch.set_num_threads(2)):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -241,39 +240,41 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer windows and repeats")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    repeats = 2 if args.quick else 5
+    repeats = 2 if args.quick else 3
     sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
-    print(
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    say(
         f"# benchmarks/dataset.py on {platform.node()} ({os.cpu_count()} CPUs), "
         f"torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    rows = [
-        integrated_gradients(128 if args.quick else 512, repeats),
-        kernel_shap(4 if args.quick else 16, 1024, repeats),
-    ]
-    dask_row, started = dask_overhead(128 if args.quick else 512, max(2, repeats - 2))
-    rows.append(dask_row)
-    print("| setting | explainr | peer | unit | peer time / ours | error vs exact (ours vs peer) |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(
+    say("| setting | explainr | peer | unit | peer time / ours | error vs exact (ours vs peer) |")
+    say("|---|---|---|---|---|---|")
+    rows = (
+        lambda: integrated_gradients(64 if args.quick else 256, repeats),
+        lambda: kernel_shap(4 if args.quick else 16, 1024, repeats),
+    )
+    for row in rows:
+        r = row()
+        say(
             f"| {r['what']} | {r['ours']:.1f} | {r['peer']:.1f} | {r['unit']} | "
             f"{r['ratio']:.2f}x | {r.get('error', '')} |"
         )
-    print(
-        f"\nDask LocalCluster start-up: {started:.1f} s (not in the row above; for Dask the "
-        "ratio is Dask time / in-process time)\n"
+    r, started = dask_overhead(64 if args.quick else 256, 2)
+    say(
+        f"| {r['what']} | {r['ours']:.1f} (Dask) | {r['peer']:.1f} (in-process) | {r['unit']} "
+        f"| overhead {r['ratio']:.2f}x | |"
     )
-    print("| windows | peak RSS (MB) | seconds | windows/s | store (MB) |")
-    print("|---|---|---|---|---|")
+    say(f"\nDask LocalCluster start-up: {started:.1f} s (not in the row above)\n")
+    say("| windows | peak RSS (MB) | seconds | windows/s | store (MB) |")
+    say("|---|---|---|---|---|")
     for n in sizes:
         m = memory(n)
-        print(
+        say(
             f"| {m['n']:,} | {m['rss_mb']:.0f} | {m['seconds']:.1f} | {m['windows_s']:.0f} | "
             f"{m['store_mb']:.1f} |"
         )
-    print(json.dumps({"note": "ratios measured in one run; machine shared"}))
+    say(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
