@@ -16,7 +16,8 @@ the repeats after a warm-up, torch.set_num_threads(2)):
 4. peak RSS of a subprocess running ``explain_dataset`` (integrated gradients, a small
    LSTM, T=16, F=2, H=8, n_steps=8) over n = 10^3, 10^4, 10^5 windows of a long DataFrame.
 
-    python benchmarks/dataset.py [--quick]
+    python benchmarks/dataset.py [--quick] [--windows N] [--shap-windows N] [--repeats R]
+        [--sizes 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -238,10 +239,18 @@ def memory(n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer windows and repeats")
+    parser.add_argument("--windows", type=int, help="windows of the IG and Dask rows")
+    parser.add_argument("--shap-windows", type=int, help="windows of the kernel SHAP row")
+    parser.add_argument("--repeats", type=int, help="timed repeats after the warm-up")
+    parser.add_argument("--sizes", help="comma-separated n of the memory rows")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    repeats = 2 if args.quick else 3
+    repeats = args.repeats or (2 if args.quick else 3)
     sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
+    if args.sizes:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+    n_ig = args.windows or (64 if args.quick else 256)
+    n_shap = args.shap_windows or (4 if args.quick else 16)
     say = lambda text: print(text, flush=True)  # noqa: E731
     say(
         f"# benchmarks/dataset.py on {platform.node()} ({os.cpu_count()} CPUs), "
@@ -251,8 +260,8 @@ def main() -> None:
     say("| setting | explainr | peer | unit | peer time / ours | error vs exact (ours vs peer) |")
     say("|---|---|---|---|---|---|")
     rows = (
-        lambda: integrated_gradients(64 if args.quick else 256, repeats),
-        lambda: kernel_shap(4 if args.quick else 16, 1024, repeats),
+        lambda: integrated_gradients(n_ig, repeats),
+        lambda: kernel_shap(n_shap, 1024, repeats),
     )
     for row in rows:
         r = row()
@@ -260,7 +269,7 @@ def main() -> None:
             f"| {r['what']} | {r['ours']:.1f} | {r['peer']:.1f} | {r['unit']} | "
             f"{r['ratio']:.2f}x | {r.get('error', '')} |"
         )
-    r, started = dask_overhead(64 if args.quick else 256, 2)
+    r, started = dask_overhead(n_ig, repeats)
     say(
         f"| {r['what']} | {r['ours']:.1f} (Dask) | {r['peer']:.1f} (in-process) | {r['unit']} "
         f"| overhead {r['ratio']:.2f}x | |"
