@@ -200,7 +200,7 @@ def dask_overhead(n: int, repeats: int) -> tuple[dict, float]:
 # 4. memory ------------------------------------------------------------------------------
 
 MEMORY = """
-import resource, sys, time, numpy as np, pandas as pd, torch, explainr
+import sys, time, numpy as np, pandas as pd, torch, explainr
 torch.set_num_threads(2)
 n = int(sys.argv[1])
 torch.manual_seed(0)
@@ -219,7 +219,9 @@ run = explainr.explain_dataset(Net().eval(), df, window=16, methods=("integrated
                                n_steps=8, store=sys.argv[2])
 seconds = time.perf_counter() - t
 size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, seconds, size / 2**20)
+# VmHWM: this process's own peak (ru_maxrss would include the parent's at fork)
+peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print(int(peak.split()[1]) / 1024, seconds, size / 2**20)
 """
 
 
