@@ -55,6 +55,9 @@ _LAZY = {
     "adapt": "explainr.adapters",
     "Adapter": "explainr.adapters",
     "Windows": "explainr.adapters",
+    "explain_dataset": "explainr.dataset",
+    "open_run": "explainr.dataset",
+    "Run": "explainr.dataset",
 }
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "ModuleRecord",
     "Recorder",
     "Report",
+    "Run",
     "Trace",
     "UnitAttribution",
     "Windows",
@@ -80,10 +84,12 @@ __all__ = [
     "attribute_units",
     "contextual_decomposition",
     "explain",
+    "explain_dataset",
     "load",
     "memory",
     "metrics",
     "nn",
+    "open_run",
     "plots",
     "record",
     "register_cell",
@@ -106,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover
         memory,
         sliding_windows,
     )
+    from explainr.dataset import Run, explain_dataset, open_run
     from explainr.explanation import Explanation, explain
     from explainr.record import CellKind, ModuleRecord, Recorder, Trace, record, register_cell
     from explainr.report import Report

@@ -56,6 +56,7 @@ EXAMPLES = {
         "      --time-column date --window 16 --last 8 --out trace.npz"
     ),
     "models": "example:\n  explainr models",
+    "report": "example:\n  explainr report runs/macro.zarr --out reports/macro_global.html",
 }
 
 
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_data(p, f"output, its kind from the suffix: {OUT_HELP}")
     _add_attribution(p)
+    _add_dataset(p)
     _add_verbosity(p)
 
     p = sub.add_parser(
@@ -284,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "models", help="list the model zoo", epilog=EXAMPLES["models"], formatter_class=fmt
     )
+    _add_verbosity(p)
+
+    p = sub.add_parser(
+        "report",
+        help="render the global report of a stored run (explain --all/--stride/--store)",
+        epilog=EXAMPLES["report"],
+        formatter_class=fmt,
+    )
+    p.add_argument("run", metavar="RUN.zarr", help="a run store written by explain --store")
+    p.add_argument("--out", required=True, metavar="PATH", help="the .html file to write")
     _add_verbosity(p)
     return parser
 
@@ -666,6 +678,8 @@ def _units(card: Any) -> dict[str, str] | None:
 
 def _explain_command(args: argparse.Namespace) -> int:
     kind = _output_kind(args.out)
+    if _dataset_mode(args):
+        return _dataset_command(args, kind)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     run = _inputs(args)
     options = {
@@ -966,11 +980,160 @@ def _version() -> str:
     return f"explainr {__version__}"
 
 
+# --- whole datasets: explain --all / --stride / --store, and report RUN.zarr ---------------
+
+
+def _add_dataset(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "whole datasets",
+        "explain every window into a resumable zarr store (explainr.explain_dataset); "
+        "--out .html is then the global report, .csv/.parquet the per feature and lag "
+        "summary, .json a short summary",
+    )
+    g.add_argument("--all", action="store_true", help="every window (stride 1), not --last")
+    g.add_argument("--stride", type=int, metavar="S", help="every S-th window")
+    g.add_argument(
+        "--store", metavar="PATH", help="the run's zarr folder (default: --out with .zarr)"
+    )
+    g.add_argument("--resume", action="store_true", help="finish the run already in --store")
+    g.add_argument("--chunk", type=int, default=256, metavar="N", help="windows per chunk")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on this Dask scheduler")
+    g.add_argument(
+        "--workers", type=int, metavar="N", help="run chunks on a local Dask cluster of N processes"
+    )
+
+
+def _dataset_mode(args: argparse.Namespace) -> bool:
+    return bool(
+        args.all or args.stride or args.store or args.resume or args.scheduler or args.workers
+    )
+
+
+def _dataset_command(args: argparse.Namespace, kind: str) -> int:
+    import contextlib
+
+    import pandas as pd
+
+    import explainr
+
+    if args.all and args.stride not in (None, 1):
+        raise ExplainrError(
+            f"--all is every window (stride 1); it conflicts with --stride {args.stride}"
+        )
+    if args.scheduler and args.workers:
+        raise ExplainrError("--scheduler and --workers both choose where chunks run; pass one")
+    if args.workers is not None and args.workers < 1:
+        raise ExplainrError(f"--workers must be at least 1, got {args.workers}")
+    store = Path(args.store) if args.store else Path(args.out).with_suffix(".zarr")
+    exists = store.exists() and any(store.iterdir()) if store.is_dir() else store.exists()
+    if exists and not args.resume:
+        raise ExplainrError(
+            f"--store {store} exists; pass --resume to finish that run, or choose a new path"
+        )
+    if args.resume and not exists:
+        raise ExplainrError(f"--resume: there is no run at {store} to finish")
+    run = _inputs(args)
+    frame = run.frame
+    if run.card is not None:
+        frame = pd.DataFrame(run.card.scale(frame.to_numpy()), frame.index, frame.columns)
+    options = {
+        "methods": tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+        "target": args.target,
+        "seed": args.seed,
+        "group_by": args.group_by,
+        "baselines": _baselines(args, run),
+        "group_window": args.block,
+        "n_steps": args.n_steps,
+        "n_samples": args.n_samples,
+        "chunk": args.chunk,
+        "progress": bool(args.verbose),
+    }
+    with contextlib.ExitStack() as stack:
+        client = _dask_client(args, stack)
+        result = explainr.explain_dataset(
+            run.model.cpu() if client is not None else run.model,
+            frame,
+            window=run.x.shape[1],
+            stride=args.stride or 1,
+            store=store,
+            client=client,
+            **options,
+        )
+    if kind == "report":
+        written = result.save_html(args.out)
+    elif kind == "table":
+        written = _write_frame(Path(args.out), result.summary())
+    else:
+        written = _write_json(Path(args.out), _run_summary(result))
+    _note_random(args)
+    _say(args, f"run: {store} ({len(result.computed)} chunk(s) computed now); {kind}: {written}")
+    return 0
+
+
+def _dask_client(args: argparse.Namespace, stack: Any) -> Any:
+    if not (args.scheduler or args.workers):
+        return None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as e:
+        raise ExplainrError(
+            "--scheduler/--workers need Dask: pip install 'explainr[dataset]'"
+        ) from e
+    if args.scheduler:
+        return stack.enter_context(Client(args.scheduler))
+    cluster = stack.enter_context(
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    )
+    return stack.enter_context(Client(cluster))
+
+
+def _write_frame(out: Path, table: Any) -> Path:
+    from explainr._core.files import write_atomic
+
+    if out.suffix.lower() == ".parquet":
+        return write_atomic(out, lambda fh: table.to_parquet(fh, index=False), "the table")
+    return write_atomic(out, table.to_csv(index=False), "the table")
+
+
+def _write_json(out: Path, summary: dict[str, Any]) -> Path:
+    from explainr._core.files import write_atomic
+
+    return write_atomic(out, json.dumps(summary, indent=2) + "\n", "the summary")
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    table = run.summary()
+    top = {}
+    for method, rows in table.groupby("method", sort=False):
+        by_feature = rows.groupby("feature", sort=False)["share"].sum().sort_values(ascending=False)
+        top[method] = {str(k): round(float(v), 4) for k, v in by_feature.head(5).items()}
+    return {
+        "store": str(run.path),
+        "windows": int(run.dataset.sizes["window"]),
+        "methods": run.methods,
+        "complete": run.complete,
+        "top_features_share": top,
+    }
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    import explainr
+
+    if Path(args.out).suffix.lower() != ".html":
+        raise ExplainrError(f"--out {args.out}: report writes an .html page; name it *.html")
+    written = explainr.open_run(args.run).save_html(args.out)
+    _say(args, f"report: {written}")
+    return 0
+
+
 _COMMANDS = {
     "demo": _demo_command,
     "explain": _explain_command,
     "record": _record_command,
     "models": _models,
+    "report": _report_command,
 }
 
 
