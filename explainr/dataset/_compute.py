@@ -21,7 +21,10 @@ from explainr.attribution import attribute
 from explainr.dataset._store import GateLayer
 from explainr.record import find_recurrent, record
 
-SATURATED = (0.05, 0.95)  # a gate below the first or above the second counts as saturated
+SATURATED = (
+    0.1,
+    0.9,
+)  # as the per-window report (Karpathy et al. 2015); a gate below the first or above the second counts as saturated
 
 
 @dataclass(frozen=True)

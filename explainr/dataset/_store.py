@@ -31,7 +31,7 @@ Data variables:
     a memory gate, written when the last chunk is done:
     ``gate_<module>_<layer>_forget_mean`` (unit): mean of the memory gate over windows and
     steps; ``gate_<module>_<layer>_forget_saturation`` (unit): fraction of (window, step)
-    with the gate < 0.05 or > 0.95; ``gate_<module>_<layer>_forget_timescale`` (unit):
+    with the gate < 0.1 or > 0.9 (as the per-window report counts it); ``gate_<module>_<layer>_forget_timescale`` (unit):
     -1 / ln(mean), in steps (inf where the mean is 1). The memory gate is the forget gate of
     LSTM-like kinds; for GRU it is the update gate z (h = (1 - z) n + z h_prev, so z keeps
     the old state): each variable's attrs say ``gate`` ("forget" or "update"), ``module``

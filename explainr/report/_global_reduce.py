@@ -368,13 +368,30 @@ def _gates(ds: xr.Dataset) -> list[Gates]:
         base = name[: -len("_forget_mean")]
         mean = np.asarray(ds[name].values, dtype=np.float64)
         gate = str(ds[name].attrs.get("gate", ds.attrs.get(f"{base}_gate", "forget")))
+        # the engine names them gate_<m>_<l>_forget_saturation; gate_<m>_<l>_saturation also read
+        sat = next(
+            (
+                f"{base}{k}_saturation"
+                for k in ("_forget", "")
+                if f"{base}{k}_saturation" in ds.data_vars
+            ),
+            None,
+        )
+        scale = next(
+            (
+                f"{base}{k}_timescale"
+                for k in ("_forget", "")
+                if f"{base}{k}_timescale" in ds.data_vars
+            ),
+            None,
+        )
         saturation = (
-            np.asarray(ds[f"{base}_saturation"].values, dtype=np.float64)
-            if f"{base}_saturation" in ds.data_vars
+            np.asarray(ds[sat].values, dtype=np.float64)
+            if sat is not None
             else np.full(mean.shape, np.nan)
         )
-        if f"{base}_timescale" in ds.data_vars:
-            timescale = np.asarray(ds[f"{base}_timescale"].values, dtype=np.float64)
+        if scale is not None:
+            timescale = np.asarray(ds[scale].values, dtype=np.float64)
         else:
             with np.errstate(divide="ignore"):
                 timescale = -1.0 / np.log(mean)

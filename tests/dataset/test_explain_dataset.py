@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import explainr
+from explainr.report import global_report
 from tests.dataset import models
 
 METHODS = ("integrated_gradients", "kernel_shap")
@@ -133,7 +134,7 @@ def test_gate_statistics_equal_a_recomputation_from_the_weights(tmp_path, cell, 
     mean = ds["gate_rnn_0_forget_mean"]
     assert mean.attrs["gate"] == gate and mean.attrs["kind"] == cell
     np.testing.assert_allclose(mean.values, f.mean(axis=(0, 1)), rtol=1e-5)
-    saturated = ((f < 0.05) | (f > 0.95)).mean(axis=(0, 1))
+    saturated = ((f < 0.1) | (f > 0.9)).mean(axis=(0, 1))
     assert saturated.max() > 0  # the test model saturates some units
     np.testing.assert_allclose(ds["gate_rnn_0_forget_saturation"].values, saturated, atol=1e-12)
     np.testing.assert_allclose(
@@ -188,3 +189,22 @@ def test_a_dataframe_with_text_columns_is_refused(tmp_path):
     df = models.frame(20).assign(kind="a")
     with pytest.raises(explainr.ExplainrError, match="non-numeric columns"):
         explainr.explain_dataset(models.model(), df, window=5, store=tmp_path / "r.zarr")
+
+
+def test_global_report_reads_the_engines_gate_statistics(tmp_path):
+    """The stored run, as the engine writes it, drawn by the global report: the page's gate
+    table holds the stored per-unit statistics and every window is counted."""
+    model, x = models.model(layers=2), models.windows(9)
+    run = explainr.explain_dataset(
+        model, x, methods=("integrated_gradients", "occlusion"), store=tmp_path / "r.zarr", chunk=4
+    )
+    report = global_report(run.dataset)
+    gates = report.contents.gates
+    assert [(g.module, g.layer) for g in gates] == [("rnn", 0), ("rnn", 1)]
+    for g in gates:
+        base = f"gate_rnn_{g.layer}_forget"
+        np.testing.assert_array_equal(g.mean, run.dataset[f"{base}_mean"].values)
+        np.testing.assert_array_equal(g.saturation, run.dataset[f"{base}_saturation"].values)
+        np.testing.assert_array_equal(g.timescale, run.dataset[f"{base}_timescale"].values)
+    path = run.save_html(tmp_path / "global.html")
+    assert path.stat().st_size > 0 and "rnn" in path.read_text()

@@ -27,7 +27,7 @@ def render(report: GlobalContents, figure: Figures) -> list[Section]:
                 f"{np.median(g.timescale):.3g}",
                 f"{finite.max():.3g}" if finite.size else "—",
                 int((g.timescale > steps).sum()),
-                f"{np.nanmean(g.saturation):.1%}",
+                f"{np.nanmean(g.saturation):.1%}" if np.isfinite(g.saturation).any() else "—",
             ]
         )
     header = ["module", "layer", "gate", "units", "mean gate", "median timescale",
