@@ -561,6 +561,7 @@ def _inputs(args: argparse.Namespace) -> _Run:
 
 def _frames_run(args: argparse.Namespace, model: Any, device: Any) -> _Run:
     """A run on frames read from an array or NetCDF file (not scaled: no card scales them)."""
+    import numpy as np
     import torch
 
     from explainr._frames_cli import frame_names, read_frames
@@ -750,6 +751,7 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 def _demo_frames(args: argparse.Namespace, entry: Any, kind: str) -> int:
     """The demo of a zoo model on frames: its last test sequence."""
+    import numpy as np
     import torch
 
     from explainr._core.model import call_model

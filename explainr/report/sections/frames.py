@@ -12,7 +12,6 @@ import numpy as np
 
 from explainr.report._contents import AttributionItem, Contents
 from explainr.report._page import esc
-from explainr.report.figures import frames as frame_figures
 from explainr.report.sections._common import Figures, Section, labels_for, paragraph, section
 
 
@@ -31,6 +30,8 @@ def is_frames(item: AttributionItem) -> bool:
 
 
 def _frames_section(report: Contents, item: AttributionItem, k: int, figure: Figures) -> Section:
+    from explainr.report.figures import frames as frame_figures  # loads plotly: on use
+
     a, s = item.attribution, item.sample
     maps = a.frames[s].sum(axis=1)  # (time, height, width)
     data = a.frame_data

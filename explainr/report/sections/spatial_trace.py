@@ -13,7 +13,6 @@ import math
 
 from explainr.report._contents import Contents, TraceItem
 from explainr.report._page import esc
-from explainr.report.figures import frames as frame_figures
 from explainr.report.sections._common import Figures, Section, labels_for, paragraph, section
 
 MAX_MAP_CELLS = 400_000  # above this many map cells in all, maps are averaged over cells
@@ -37,6 +36,8 @@ def _is_spatial(item: TraceItem) -> bool:
 def _maps_section(
     report: Contents, item: TraceItem, k: int, factor: int, figure: Figures
 ) -> Section:
+    from explainr.report.figures import frames as frame_figures  # loads plotly: on use
+
     rec, s = item.record, item.sample
     labels = item.time_labels or labels_for(report, rec.time_steps, None)
     labels = labels or [str(t) for t in range(rec.time_steps)]
