@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check explainr tests benchmarks examples models
 	$(BIN)/lint-imports
-	# two test processes per machine core count (pytest-xdist), one torch thread each: small
+	# one test process per core (pytest-xdist), one torch thread each: small
 	# models on shared cores run fastest single-threaded (see shared/BENCHMARKS.md)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
