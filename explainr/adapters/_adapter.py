@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from explainr._core.errors import ExplainrError
+from explainr._core.inputs import check_count
 from explainr._core.windows import Windows, expand_context
 
 
@@ -131,6 +132,24 @@ class Adapter(nn.Module):
 
     def extra_repr(self) -> str:
         return f"library={self.library!r}, targets={self.target_names}, point={self.point!r}"
+
+
+def pick_windows(n: int, last: int | None, stride: int) -> np.ndarray:
+    """Which of ``n`` windows (oldest first) ``windows(last=, stride=)`` keeps: every
+    ``stride``-th counted back from the newest, then the newest ``last`` of those.
+
+    >>> pick_windows(10, 2, 3).tolist()
+    [6, 9]
+    """
+    check_count(last, "last", optional=True)
+    check_count(stride, "stride")
+    keep = np.arange(n - 1, -1, -stride)[::-1].copy()
+    if last is not None and last > len(keep):
+        raise ExplainrError(
+            f"last={last} but the data holds {len(keep)} windows (stride={stride}); pass "
+            f"last <= {len(keep)}"
+        )
+    return keep if last is None else keep[-last:]
 
 
 def check_windows(w: Any, name: str) -> None:

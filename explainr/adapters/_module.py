@@ -10,9 +10,9 @@ import pandas as pd
 from torch import Tensor, nn
 
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count, to_inputs
+from explainr._core.inputs import to_inputs
 from explainr._core.windows import Windows, sliding_windows
-from explainr.adapters._adapter import Adapter
+from explainr.adapters._adapter import Adapter, pick_windows
 
 
 class ModuleAdapter(Adapter):
@@ -47,14 +47,7 @@ class ModuleAdapter(Adapter):
         return out.reshape(len(x), -1)
 
     def windows(self, last: int | None = None, *, stride: int = 1) -> Windows:
-        check_count(last, "last", optional=True)
-        check_count(stride, "stride")
-        n = len(self._windows)
-        if last is not None and last > n:
-            raise ExplainrError(f"last={last} but the data holds {n} windows; pass last <= {n}")
-        keep = np.arange(n - 1, -1, -stride)[::-1].copy()
-        if last is not None:
-            keep = keep[-last:]
+        keep = pick_windows(len(self._windows), last, stride)
         w = self._windows
         return Windows(
             x=w.x[keep],

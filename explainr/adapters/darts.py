@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from explainr._core.errors import ExplainrError
 from explainr._core.inputs import check_count, time_labels_of
 from explainr._core.windows import Windows
-from explainr.adapters._adapter import Adapter
+from explainr.adapters._adapter import Adapter, pick_windows
 
 # the darts model classes this adapter knows, by class name
 MODELS = ("RNNModel", "BlockRNNModel")
@@ -125,16 +125,7 @@ class DartsAdapter(Adapter):
             `Windows`: ``x`` ``(n, input_chunk_length, feature)`` in original units, labelled
             by the series' time index; ``context`` the covariates after each window.
         """
-        check_count(last, "last", optional=True)
-        check_count(stride, "stride")
-        ends = self.ends[::-1][::stride][::-1]
-        if last is not None:
-            if last > len(ends):
-                raise ExplainrError(
-                    f"last={last} but the series holds {len(ends)} windows of "
-                    f"{self.icl} steps (stride={stride}); pass last <= {len(ends)}"
-                )
-            ends = ends[-last:]
+        ends = [self.ends[i] for i in pick_windows(len(self.ends), last, stride)]
         samples = _samples(self, ends)
         x = torch.cat([s for s in samples[:3] if s is not None], dim=2)
         labels = time_labels_of(self.series.time_index)

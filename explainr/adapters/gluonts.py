@@ -32,10 +32,9 @@ import torch
 from torch import Tensor
 
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count
 from explainr._core.state import preserved
 from explainr._core.windows import Windows
-from explainr.adapters._adapter import Adapter
+from explainr.adapters._adapter import Adapter, pick_windows
 
 _CONTEXT = (
     "feat_static_cat",
@@ -182,14 +181,7 @@ class GluonTSAdapter(Adapter):
             stride: steps between the ends of consecutive windows, counted back from the
                 last.
         """
-        check_count(last, "last", optional=True)
-        check_count(stride, "stride")
-        n = len(self._ends)
-        if last is not None and last > n:
-            raise ExplainrError(f"last={last} but the data holds {n} windows; pass last <= {n}")
-        keep = np.arange(n - 1, -1, -stride)[::-1]
-        if last is not None:
-            keep = keep[-last:]
+        keep = pick_windows(len(self._ends), last, stride)
         cut = [self._cut(*self._ends[i]) for i in keep]
         batch = self._batch(cut)
         labels = [_labels(entry, self.steps) for entry in cut]

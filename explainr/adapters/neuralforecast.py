@@ -46,9 +46,9 @@ import torch
 from torch import Tensor, nn
 
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count, time_labels_of
+from explainr._core.inputs import time_labels_of
 from explainr._core.windows import Windows
-from explainr.adapters._adapter import Adapter
+from explainr.adapters._adapter import Adapter, pick_windows
 
 MODELS = ("LSTM", "GRU", "DeepAR")
 SCALERS = (None, "identity", "standard", "robust", "minmax", "minmax1", "revin")
@@ -136,16 +136,7 @@ class NeuralForecastAdapter(Adapter):
             by ``ds``; ``context["futr_exog"]`` ``(n, h, futr)`` the future exogenous values
             after each window, ``context["stat_exog"]`` ``(n, stat)``.
         """
-        check_count(last, "last", optional=True)
-        check_count(stride, "stride")
-        ends = self.ends[::-1][::stride][::-1]
-        if last is not None:
-            if last > len(ends):
-                raise ExplainrError(
-                    f"last={last} but the series holds {len(ends)} windows of {self.steps} "
-                    f"steps (stride={stride}); pass last <= {len(ends)}"
-                )
-            ends = ends[-last:]
+        ends = [self.ends[i] for i in pick_windows(len(self.ends), last, stride)]
         x = np.stack([self.values[e - self.steps : e] for e in ends])
         context: dict[str, Tensor] = {}
         if self.futr:

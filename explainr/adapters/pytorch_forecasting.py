@@ -34,10 +34,9 @@ import torch
 from torch import Tensor
 
 from explainr._core.errors import ExplainrError
-from explainr._core.inputs import check_count
 from explainr._core.state import preserved
 from explainr._core.windows import Windows
-from explainr.adapters._adapter import Adapter
+from explainr.adapters._adapter import Adapter, pick_windows
 
 # the dataset's own keys that ride as context (encoder_cont / encoder_target are rebuilt)
 _CONTEXT = (
@@ -187,14 +186,7 @@ class PytorchForecastingAdapter(Adapter):
         """
         from pytorch_forecasting import TimeSeriesDataSet
 
-        check_count(last, "last", optional=True)
-        check_count(stride, "stride")
-        n = len(self._samples)
-        if last is not None and last > n:
-            raise ExplainrError(f"last={last} but the data holds {n} windows; pass last <= {n}")
-        keep = self._samples[np.arange(n - 1, -1, -stride)[::-1]]
-        if last is not None:
-            keep = keep[-last:]
+        keep = self._samples[pick_windows(len(self._samples), last, stride)]
         with _quiet_sklearn():
             samples = [self.dataset[int(i)] for i in keep]
         batch, _ = TimeSeriesDataSet._collate_fn(samples)
