@@ -1,7 +1,7 @@
-"""The command line's frame data: array and NetCDF files in, place names out.
+"""The command line's frame data: array files, NetCDF files and zarr stores in, place names out.
 
 - `read_frames`: ``.npy`` / ``.npz`` holding ``(n, time, channels, height, width)``, or a
-  NetCDF file (``.nc``, through xarray) whose dimensions are named: a time dimension
+  NetCDF file (``.nc``) or zarr store (``.zarr``), through xarray, whose dimensions are named: a time dimension
   (``time``), two grid dimensions (``y``/``x``, ``lat``/``lon``, ``row``/``col``,
   ``height``/``width``), optionally a channel dimension (``channel``, ``band``,
   ``level``, ``variable``) and a sample dimension (``sample``, ``window``, ``batch``).
@@ -22,7 +22,7 @@ import numpy as np
 
 from explainr._core.errors import ExplainrError
 
-SUFFIXES = (".npy", ".npz", ".nc", ".nc4", ".netcdf")
+SUFFIXES = (".npy", ".npz", ".nc", ".nc4", ".netcdf", ".zarr")
 ROWS = ("y", "lat", "latitude", "row", "rows", "height")
 COLS = ("x", "lon", "longitude", "col", "cols", "column", "width")
 CHANNELS = ("channel", "channels", "band", "level", "variable")
@@ -39,15 +39,16 @@ class FrameData:
 
 
 def is_frame_file(path: str) -> bool:
-    """Whether ``--data`` names an array or NetCDF file (frames) rather than a table."""
+    """Whether ``--data`` names an array, NetCDF file or zarr store (frames), not a table."""
     return Path(path).suffix.lower() in SUFFIXES
 
 
 def read_frames(path: str, window: int | None, last: int) -> FrameData:
     """The last ``last`` windows of frames in ``path`` (see the module docstring)."""
     file = Path(path)
-    if not file.is_file():
-        raise ExplainrError(f"data file {path} does not exist")
+    zarr_store = file.suffix.lower() == ".zarr"
+    if not (file.is_dir() if zarr_store else file.is_file()):
+        raise ExplainrError(f"data {'store' if zarr_store else 'file'} {path} does not exist")
     suffix = file.suffix.lower()
     if suffix in (".npy", ".npz"):
         x = _array(file)
@@ -95,9 +96,13 @@ def _netcdf(file: Path, window: int | None) -> tuple[np.ndarray, list[str], list
     import xarray as xr
 
     try:
-        data = xr.open_dataset(file, engine="scipy" if _is_netcdf3(file) else None)
+        if file.suffix.lower() == ".zarr":  # a zarr store (a folder), read the same way
+            data = xr.open_zarr(file)
+        else:
+            data = xr.open_dataset(file, engine="scipy" if _is_netcdf3(file) else None)
     except Exception as e:
-        raise ExplainrError(f"cannot read {file} as NetCDF: {e}") from e
+        kind = "zarr" if file.suffix.lower() == ".zarr" else "NetCDF"
+        raise ExplainrError(f"cannot read {file} as {kind}: {e}") from e
     with data:
         names = [n for n, v in data.data_vars.items() if "time" in v.dims]
         if not names:

@@ -34,14 +34,18 @@ def write(kind: str, x: torch.Tensor, folder) -> str:
     else:
         import xarray as xr
 
-        xr.Dataset(
+        data = xr.Dataset(
             {"field": (("sample", "time", "lat", "lon"), x[:, :, 0].numpy())},
             coords={"time": np.arange(x.shape[1])},
-        ).to_netcdf(path, engine="scipy")
+        )
+        if kind == "zarr":
+            data.to_zarr(path)
+        else:
+            data.to_netcdf(path, engine="scipy")
     return str(path)
 
 
-@pytest.mark.parametrize("kind", ["npy", "npz", "nc"])
+@pytest.mark.parametrize("kind", ["npy", "npz", "nc", "zarr"])
 def test_explain_frames_from_files_names_the_patches(kind, planted, tmp_path, capsys):
     entry, x = planted
     data = write(kind, x, tmp_path)
