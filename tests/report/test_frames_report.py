@@ -53,6 +53,7 @@ def explained():
 
 def test_frame_sections_draw_the_attribution_and_the_recorded_maps(explained, tmp_path):
     page = explained.save_html(tmp_path / "frames.html").read_text()
+    assert "6 frames of 2 channel(s) × 8 × 8 cells" in page  # the header says frames
     doc = figures_of(page)
     titles = [f["layout"].get("title", {}).get("text", "") for f in doc["figures"]]
     a = explained.attributions["integrated_gradients"]

@@ -84,7 +84,13 @@ def _data_card(report: Contents) -> str:
     first = report.attributions[0] if report.attributions else None
     if first is not None:
         batch, steps, features = first.attribution.values.shape
-        items.append(("explained window", f"{steps} steps × {features} features"))
+        frame = getattr(first.attribution, "frame_shape", None)
+        shape = (
+            f"{steps} frames of {frame[0]} channel(s) × {frame[1]} × {frame[2]} cells"
+            if frame
+            else f"{steps} steps × {features} features"
+        )
+        items.append(("explained window", shape))
         items.append(("sample shown", f"{first.sample} of a batch of {batch}"))
         labels = first.attribution.time_labels or report.time_labels
         if labels:
