@@ -178,6 +178,7 @@ def _fit(
         model.eval()
         with torch.no_grad():
             val = loss_of(x_val, y_val).item()
+        log.debug("epoch %d: validation loss %.4f", epoch, val)
         if val < best[0]:
             best = (val, epoch, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[2])

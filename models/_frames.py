@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import Recipe, _write, deterministic, split_counts
+from _common import Recipe, _fit, _write, deterministic, split_counts
 from torch import nn
 
 from explainr import _zoo_frames, _zoo_models
@@ -73,43 +73,15 @@ def train_frames(folder: Path, spec: dict[str, Any], recipe: Recipe) -> dict[str
     card["trained_with"] = {
         "torch": torch.__version__,
         "seed": recipe.seed,
-        **{k: v for k, v in asdict(recipe).items() if k not in ("seed", "test", "validation", "scaling")},
+        **{
+            k: v
+            for k, v in asdict(recipe).items()
+            if k not in ("seed", "test", "validation", "scaling")
+        },
         "best_epoch": best_epoch,
     }
     _write(folder, model, card)
-    log.info("%s: %s in %.1f s", card["name"], json.dumps(card["metrics"]), time.perf_counter() - started)
+    log.info(
+        "%s: %s in %.1f s", card["name"], json.dumps(card["metrics"]), time.perf_counter() - started
+    )
     return card
-
-
-def _fit(
-    model: nn.Module,
-    loss_of: Any,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    n_train: int,
-    n_val: int,
-    recipe: Recipe,
-) -> int:
-    """Adam over shuffled mini-batches (as ``_common._fit``), logging every epoch; keeps
-    the weights of the best validation epoch."""
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    order = torch.Generator().manual_seed(recipe.seed)
-    x_val, y_val = x[n_train : n_train + n_val], y[n_train : n_train + n_val]
-    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        for batch in torch.randperm(n_train, generator=order).split(recipe.batch_size):
-            opt.zero_grad()
-            loss = loss_of(x[batch], y[batch])
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            val = loss_of(x_val, y_val).item()
-        log.info("epoch %d: validation loss %.4f", epoch, val)
-        if val < best[0]:
-            best = (val, epoch, copy.deepcopy(model.state_dict()))
-    model.load_state_dict(best[2])
-    model.eval()
-    return best[1]

@@ -44,3 +44,9 @@ class ExplainrValueError(ExplainrError, ValueError):
 
 class ExplainrWarning(UserWarning):
     """A result was computed but may mislead; the message says why and what to try."""
+
+
+def first_line(error: BaseException) -> str:
+    """``"TypeName: first line of the message"``, for one-line error reports."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explainr._core.errors import ExplainrError, ModelError
+from explainr._core.errors import ExplainrError, ModelError, first_line
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,9 @@ class FrameInput(nn.Module):
         except ExplainrError:
             raise
         except Exception as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelError(
                 f"the model failed on frames of shape {tuple(frames.shape)} (batch, time, "
-                f"channels, height, width): {type(error).__name__}: {first}. Check that the "
+                f"channels, height, width): {first_line(error)}. Check that the "
                 "model takes frames in this layout (batch first), or pass (batch, time, "
                 "feature) windows to a model that takes those"
             ) from error

@@ -16,7 +16,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError, ModelError
+from explainr._core.errors import (
+    ExplainrError,
+    ExplainrTypeError,
+    ExplainrValueError,
+    ModelError,
+    first_line,
+)
 from explainr._core.frames import adapt
 from explainr._core.inputs import Inputs, check_finite, to_baselines, to_inputs
 
@@ -48,10 +54,9 @@ def call_model(model: nn.Module, x: Tensor) -> Any:
 
 def model_failed(x: Tensor, error: Exception) -> ModelError:
     """The error to raise when the user's model fails on ``x`` ``(batch, time, feature)``."""
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return ModelError(
         f"the model failed on input of shape {tuple(x.shape)} (batch, time, feature): "
-        f"{type(error).__name__}: {first}. Check that x has the feature count (and, for "
+        f"{first_line(error)}. Check that x has the feature count (and, for "
         "fixed-length models, the time steps) the model was trained on, features in the last "
         "axis, and that the model takes (batch, time, feature) (batch_first)."
     )
