@@ -25,6 +25,7 @@ from explainr._core.errors import (
 )
 from explainr._core.frames import adapt
 from explainr._core.inputs import Inputs, check_finite, to_baselines, to_inputs
+from explainr._core.prefixes import mask_changes, sharing_prefixes
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
 ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
@@ -143,20 +144,25 @@ class ScalarModel:
             parts = [self(x[s]) for s in chunks(len(x), 1, self.rows.forward)]
         return torch.cat(parts) if parts else x.new_zeros(0)
 
-    def masked(self, x: Tensor, baselines: Tensor, keep: Tensor) -> np.ndarray:
+    def masked(
+        self, x: Tensor, baselines: Tensor, keep: Tensor, starts: list[int] | None = None
+    ) -> np.ndarray:
         """Outputs with the cells outside ``keep`` replaced by the baseline.
 
         Args:
             x: ``(time, feature)`` one window.
             baselines: ``(n, time, feature)``; with n > 1 the output is averaged over them.
             keep: ``(m, time, feature)`` bool, True where the window's own value stays.
+            starts: steps where the masks may change (`sharing_prefixes`); found from
+                ``keep`` when None.
 
         Returns:
             ``(m,)`` float64.
         """
+        starts = mask_changes(keep) if starts is None else starts
         total = torch.zeros(len(keep), dtype=torch.float64, device=x.device)
-        with torch.no_grad():
-            for part in chunks(len(keep), 1, self.rows.forward):
+        with torch.no_grad(), sharing_prefixes(self.model, starts):
+            for part in chunks(len(keep), 1, 4 * self.rows.forward):
                 for baseline in baselines:
                     total[part] += self(torch.where(keep[part], x, baseline)).double()
         return (total / len(baselines)).cpu().numpy()
@@ -166,15 +172,25 @@ class ScalarModel:
     ) -> np.ndarray:
         """`masked` for group masks ``keep`` ``(m, groups)``; ``cell_group`` ``(time, feature)``.
 
-        The cell masks are built one chunk at a time, so 2**16 coalitions fit in memory.
+        The cell masks are built one chunk at a time, so 2**16 coalitions fit in memory. The
+        rows go in the time order of their groups, so that a chunk's rows share long
+        prefixes (`sharing_prefixes`).
         """
-        keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=x.device)
-        cells = torch.as_tensor(cell_group, device=x.device)
-        parts = [
-            self.masked(x, baselines, keep_t[part][:, cells])
-            for part in chunks(len(keep_t), 1, self.rows.forward)
-        ]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        keep = np.asarray(keep, dtype=bool)
+        starts = (np.flatnonzero((cell_group[1:] != cell_group[:-1]).any(axis=1)) + 1).tolist()
+        first_step = [np.argmax((cell_group == g).any(axis=1)) for g in range(keep.shape[1])]
+        order = np.lexsort(keep[:, np.argsort(first_step, kind="stable")[::-1]].T)
+        out = np.zeros(len(keep))
+        with sharing_prefixes(self.model, starts):
+            keep_t = torch.as_tensor(keep[order], device=x.device)
+            cells = torch.as_tensor(cell_group, device=x.device)
+            parts = [
+                self.masked(x, baselines, keep_t[part][:, cells], starts)
+                for part in chunks(len(keep_t), 1, 4 * self.rows.forward)
+            ]
+        if parts:
+            out[order] = np.concatenate(parts)
+        return out
 
 
 def _as_matrix(out: Any, rows: int) -> Tensor:

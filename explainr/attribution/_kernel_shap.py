@@ -60,16 +60,23 @@ def compute(problem: Problem) -> Computed:
     n = problem.grouping.size
     samples = problem.n_samples or default_samples(n)
     values = np.zeros((len(problem.x), n), dtype=np.float64)
+    drawn: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the same seed draws the same
     with problem.bar() as bar:
         for b, window in enumerate(problem.x):
-            values[b] = _shapley_values(problem, window, samples)
+            values[b] = _shapley_values(problem, window, samples, drawn)
             bar.update(1)
     settings = {"n_samples": used_samples(n, samples), "seed": problem.seed}
     return Computed(group_values=values, settings=settings)
 
 
-def _shapley_values(problem: Problem, window: Tensor, samples: int) -> np.ndarray:
-    """Shapley values ``(groups,)`` of one window ``(time, feature)`` (its own generator)."""
+def _shapley_values(
+    problem: Problem, window: Tensor, samples: int, drawn: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Shapley values ``(groups,)`` of one window ``(time, feature)`` (its own generator).
+
+    ``drawn`` caches the coalitions by player count: each window's generator starts from
+    the same seed, so windows with as many varying groups draw the same coalitions.
+    """
     n = problem.grouping.size
     cell_group = problem.grouping.cell_group
     varying = _varying(window, problem.baselines, cell_group, n)
@@ -77,7 +84,10 @@ def _shapley_values(problem: Problem, window: Tensor, samples: int) -> np.ndarra
     out = np.zeros(n, dtype=np.float64)
     if len(players) == 0:
         return out
-    masks, weights = coalitions(len(players), samples, np.random.default_rng(problem.seed))
+    if len(players) not in drawn:
+        rng = np.random.default_rng(problem.seed)
+        drawn[len(players)] = coalitions(len(players), samples, rng)
+    masks, weights = drawn[len(players)]
     keep = np.ones((len(masks) + 2, n), dtype=bool)  # non-varying groups: either is the same
     keep[0, players] = False  # v(none)
     keep[2:, players] = masks  # keep[1]: v(all)

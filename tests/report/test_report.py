@@ -241,13 +241,17 @@ def test_bad_arguments_raise_explainr_errors(forecast):
     a = forecast["a"]
     with pytest.raises(explainr.ExplainrError, match="sample=1 is out of range"):
         rep.add_attribution(a, sample=1)
-    with pytest.raises(explainr.ExplainrError, match="feature_names has 2 labels but x has 3 features"):
+    with pytest.raises(
+        explainr.ExplainrError, match="feature_names has 2 labels but x has 3 features"
+    ):
         rep.add_attribution(a, feature_names=["a", "b"])
     with pytest.raises(explainr.ExplainrError, match="needs an Attribution"):
         rep.add_attribution(a.values)
     with pytest.raises(explainr.ExplainrError, match="sample=5 is out of range"):
         rep.add_trace(forecast["trace"], sample=5)
-    with pytest.raises(explainr.ExplainrError, match="time_labels has 1 labels but x has 40 time steps"):
+    with pytest.raises(
+        explainr.ExplainrError, match="time_labels has 1 labels but x has 40 time steps"
+    ):
         rep.add_trace(forecast["trace"], time_labels=["a"])
 
 
