@@ -11,8 +11,9 @@ the repeats after a warm-up, torch.set_num_threads(2)):
    ``shap.KernelExplainer`` per window on a function of the group masks, the same
    ``nsamples`` for both; each side's relative L2 error against ``exact_shapley``;
 3. the Dask path (a LocalCluster of 2 single-threaded worker processes on the same cores)
-   against in-process, integrated gradients over N_DASK windows (the cluster started and
-   the model shipped before timing; its start-up printed apart);
+   against in-process, integrated gradients over the IG row's windows in 8 chunks (a run
+   of one chunk would leave a worker idle), the same chunks both ways (the cluster started
+   before timing; its start-up printed apart);
 4. peak RSS of a subprocess running ``explain_dataset`` (integrated gradients, a small
    LSTM, T=16, F=2, H=8, n_steps=8) over n = 10^3, 10^4, 10^5 windows of a long DataFrame.
 
@@ -171,7 +172,8 @@ def dask_overhead(n: int, repeats: int) -> tuple[dict, float]:
     from distributed import Client, LocalCluster
 
     net, x = model(8, 64, 2), windows(n, 48, 8)
-    options = {"methods": ("integrated_gradients",), "n_steps": 50}
+    chunk = max(16, n // 8)  # several chunks per worker, as in a real run
+    options = {"methods": ("integrated_gradients",), "n_steps": 50, "chunk": chunk}
     t = time.perf_counter()
     with (
         LocalCluster(
@@ -189,7 +191,7 @@ def dask_overhead(n: int, repeats: int) -> tuple[dict, float]:
 
         a, b = paired(on_dask, ours, repeats)
     return {
-        "what": f"Dask LocalCluster 2x1 thread vs in-process, IG {n} windows",
+        "what": f"Dask LocalCluster 2x1 thread vs in-process, IG {n} windows in chunks of {chunk}",
         "ours": n / a,
         "peer": n / b,
         "unit": "windows/s",
@@ -252,7 +254,7 @@ def main() -> None:
     if args.sizes:
         sizes = tuple(int(s) for s in args.sizes.split(","))
     n_ig = args.windows or (64 if args.quick else 256)
-    n_shap = args.shap_windows or (4 if args.quick else 16)
+    n_shap = args.shap_windows or (8 if args.quick else 32)
     say = lambda text: print(text, flush=True)  # noqa: E731
     say(
         f"# benchmarks/dataset.py on {platform.node()} ({os.cpu_count()} CPUs), "
