@@ -256,13 +256,15 @@ def main() -> None:
     peer = f"lime RecurrentTabularExplainer, num_samples={lime_samples}"
     rows.append(row("lime", f"80 groups, n_samples={lime_samples}", len(two), peer, t, 1 / 1.5))
 
-    t = alternate({"ours": ours("exact_shapley", windows, window=10)}, repeats, True)
+    t = alternate(
+        {"ours": ours("exact_shapley", windows, window=10, group_by="time")}, repeats, True
+    )
     rows.append(row("exact_shapley", "10 groups (1024 coalitions)", len(windows), "-", t))
 
     occlusion = Occlusion(model)
     t = alternate(
         {
-            "ours": ours("occlusion", windows, window=10),
+            "ours": ours("occlusion", windows, window=10, group_by="time"),
             "peer": lambda: occlusion.attribute(
                 windows, sliding_window_shapes=(10, F), strides=(1, F), target=0
             ),

@@ -25,7 +25,12 @@ from explainr._core.errors import (
 )
 from explainr._core.frames import adapt
 from explainr._core.inputs import Inputs, check_finite, to_baselines, to_inputs
-from explainr._core.prefixes import mask_changes, sharing_prefixes
+from explainr._core.prefixes import (
+    cell_prefixes,
+    group_prefixes,
+    mask_changes,
+    sharing_prefixes,
+)
 
 ROWS_PER_FORWARD = 2048  # windows per gradient-free forward on CUDA (CPU: see `rows_for`)
 ROWS_PER_BACKWARD = 1024  # windows (inputs x steps or samples) per forward+backward on CUDA
@@ -159,7 +164,9 @@ class ScalarModel:
         Returns:
             ``(m,)`` float64.
         """
-        starts = mask_changes(keep) if starts is None else starts
+        if starts is None:
+            starts = mask_changes(keep)
+            starts = starts if cell_prefixes(keep, starts) else []
         total = torch.zeros(len(keep), dtype=torch.float64, device=x.device)
         with torch.no_grad(), sharing_prefixes(self.model, starts):
             for part in chunks(len(keep), 1, 4 * self.rows.forward):
@@ -178,6 +185,7 @@ class ScalarModel:
         """
         keep = np.asarray(keep, dtype=bool)
         starts = (np.flatnonzero((cell_group[1:] != cell_group[:-1]).any(axis=1)) + 1).tolist()
+        starts = starts if group_prefixes(keep, cell_group, starts) else []
         first_step = [np.argmax((cell_group == g).any(axis=1)) for g in range(keep.shape[1])]
         order = np.lexsort(keep[:, np.argsort(first_step, kind="stable")[::-1]].T)
         out = np.zeros(len(keep))

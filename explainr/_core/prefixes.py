@@ -32,6 +32,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -52,11 +53,13 @@ def sharing_prefixes(model: nn.Module, starts: Sequence[int]) -> Iterator[None]:
 
     Args:
         model: any module; its unidirectional ``nn.LSTM``/``nn.GRU``/``nn.RNN`` take part.
-        starts: time steps (> 0) where a segment may begin, e.g. where the masks change.
+        starts: time steps (> 0) where a segment may begin, e.g. where the masks change;
+            none: the block changes nothing.
     """
-    layers = [m for m in model.modules() if _eligible(m)]
+    cuts = tuple(sorted({int(s) for s in starts if int(s) > 0}))
+    layers = [m for m in model.modules() if _eligible(m)] if cuts else []
     previous = getattr(_active, "starts", None)
-    _active.starts = tuple(sorted({int(s) for s in starts if int(s) > 0}))
+    _active.starts = cuts
     installed: list[nn.Module] = []
     try:
         with _lock:
@@ -83,6 +86,51 @@ def sharing_prefixes(model: nn.Module, starts: Sequence[int]) -> Iterator[None]:
                 if _threads["blocks"] == 0:
                     torch.set_num_threads(_threads["saved"])
         _active.starts = previous
+
+
+def pays(distinct: Sequence[int], ends: Sequence[int]) -> bool:
+    """Whether sharing prefixes saves at least half of the recurrent work.
+
+    ``distinct[k]`` rows differ over the first ``ends[k]`` steps (the last end is the whole
+    window, so ``distinct[-1]`` is every distinct row). Sharing runs at one thread, which is
+    slower than the caller's threads on large calls, so it is worth it only for a clear gain.
+    """
+    if len(ends) < 2:
+        return False
+    chosen = _choose(list(ends), list(distinct))
+    cost, start = 0.0, 0
+    for k in chosen:
+        cost += distinct[k] * (ends[k] - start) + _CALL_ROWS
+        start = ends[k]
+    return cost <= 0.5 * (distinct[-1] * ends[-1] + _CALL_ROWS)
+
+
+def group_prefixes(keep: np.ndarray, cell_group: np.ndarray, starts: Sequence[int]) -> bool:
+    """`pays` for group masks ``keep`` ``(rows, groups)`` over ``cell_group`` ``(time, feature)``.
+
+    The distinct rows up to each start are the distinct masks of the groups seen so far (as
+    the model's first layer sees them when it takes the window as it is).
+    """
+    steps = cell_group.shape[0]
+    cuts = [s for s in starts if 0 < s < steps][:_MAX_CUTS]
+    ends = [*cuts, steps]
+    distinct = [_distinct_rows(keep[:, np.unique(cell_group[:end])]) for end in ends]
+    return pays(distinct, ends)
+
+
+def _distinct_rows(bits: np.ndarray) -> int:
+    """How many distinct rows a bool matrix has (rows packed to bytes, one 1-D unique)."""
+    packed = np.ascontiguousarray(np.packbits(bits, axis=1))
+    return len(np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel()))
+
+
+def cell_prefixes(keep: Tensor, starts: Sequence[int]) -> bool:
+    """`pays` for cell masks ``keep`` ``(rows, time, feature)``."""
+    cuts = [s for s in starts if 0 < s < keep.shape[1]]
+    if not cuts or len(keep) < 2:
+        return False
+    ends, _, firsts = _prefixes(keep.to(torch.uint8), cuts)
+    return pays([len(f) for f in firsts], ends)
 
 
 def mask_changes(keep: Tensor) -> list[int]:

@@ -76,17 +76,13 @@ def made(model: nn.Module) -> nn.Module:
 
 
 def plain(model: nn.Module, window: torch.Tensor, baseline: torch.Tensor, keep: np.ndarray):
-    """The model on each masked row, one call per row."""
+    """The model on every masked row in one whole-sequence call, outside any block."""
+    cells = torch.as_tensor(keep[:, CELL_GROUP])
     with torch.no_grad():
-        return np.array(
-            [
-                float(model(torch.where(torch.as_tensor(k[CELL_GROUP]), window, baseline)[None]))
-                for k in keep
-            ]
-        )
+        return model(torch.where(cells, window, baseline)).double().numpy()
 
 
-def coalitions(rows: int = 300) -> np.ndarray:
+def coalitions(rows: int = 1500) -> np.ndarray:
     return np.random.default_rng(1).random((rows, GROUPS)) < 0.5
 
 
@@ -119,6 +115,24 @@ def test_masked_outputs_equal_the_plain_model(name: str, monkeypatch) -> None:
     np.testing.assert_allclose(shared, plain(model, window, baseline, keep), rtol=0, atol=1e-6)
     assert all("forward" not in vars(m) for m in model.modules())
     assert bool(runs) == ("bidirectional" not in name)  # the shared path ran where it can
+
+
+def test_masks_with_little_to_share_run_the_plain_model(monkeypatch) -> None:
+    """Random masks per cell share almost no prefix: the layer runs whole, threads kept."""
+    from explainr._core import prefixes
+
+    runs, threads = [], torch.get_num_threads()
+    run_shared = prefixes._run_shared
+    monkeypatch.setattr(prefixes, "_run_shared", lambda *a: runs.append(1) or run_shared(*a))
+    model = made(Net(nn.LSTM))
+    scalar = ScalarModel(model, 0, rows_for(model, torch.device("cpu")))
+    window = torch.randn(STEPS, FEATURES, generator=torch.Generator().manual_seed(5))
+    keep = torch.as_tensor(np.random.default_rng(2).random((200, STEPS, FEATURES)) < 0.5)
+    out = scalar.masked(window, torch.zeros(1, STEPS, FEATURES), keep)
+    with torch.no_grad():
+        reference = model(torch.where(keep, window, torch.zeros(()))).double().numpy()
+    np.testing.assert_allclose(out, reference, atol=1e-6)
+    assert not runs and torch.get_num_threads() == threads
 
 
 def test_rows_are_grouped_by_their_actual_prefixes() -> None:
