@@ -1,6 +1,6 @@
 """Masked windows that begin alike share their recurrent run up to where they part.
 
-Perturbation methods (kernel SHAP, exact Shapley, LIME, occlusion, the deletion metrics)
+Perturbation methods (kernel SHAP, exact Shapley, LIME, the deletion and insertion metrics)
 evaluate the model on many copies of one window in which some cells are replaced by the
 baseline. When the masks are blocks of time, most copies agree over their first steps: of
 1026 kernel-SHAP coalitions over 4 time blocks x 3 features at most 8 differ in the first
@@ -10,7 +10,7 @@ inputs up to t, so rows whose inputs agree bit for bit up to t have the same sta
 `sharing_prefixes(model, starts)` makes every unidirectional ``nn.LSTM``, ``nn.GRU`` and
 ``nn.RNN`` in ``model`` run segment by segment inside the block (``starts`` are the steps
 where the masks change): for each segment only the distinct rows (inputs up to the
-segment's end, found with ``torch.unique`` on their bits) are run, from the state their
+segment's end, grouped by a hash of their bits and then compared in full) are run, from the state their
 common prefix reached, and the outputs are copied back to every row. Nothing is assumed
 about what comes before or after the layer: rows are compared on the layer's actual input,
 so a transform that mixes steps simply finds fewer rows to share. The results are the
@@ -18,6 +18,8 @@ layer's own kernel runs, equal to a whole-sequence call up to float rounding (th
 called on fewer rows and in pieces). Bidirectional layers, packed sequences, unbatched input,
 gradients and per-row initial states run the layer as usual.
 
+Callers share only where it pays (`pays`: at least half of the row-steps saved, judged
+from the masks by `group_prefixes` or `cell_prefixes`); otherwise they open no block.
 The segments are small kernel calls, which one intra-op thread runs fastest (measured on 2
 cores: kernel SHAP over 12 groups took 2.6x longer with two threads), so torch runs one
 thread while any block is open. Both the install and the thread count are reference-counted
