@@ -136,6 +136,18 @@ def train_and_save(folder: Path, spec: dict[str, Any], recipe: Recipe) -> dict[s
 
     best_epoch = _fit(model, loss_of, x, y, n_train, n_val, recipe)
     card["metrics"] = _metrics(model, frame, card, x, y_units, ends, counts)
+    return finish(folder, model, card, recipe, best_epoch, started)
+
+
+def finish(
+    folder: Path,
+    model: nn.Module,
+    card: dict[str, Any],
+    recipe: Recipe,
+    best_epoch: int,
+    started: float,
+) -> dict[str, Any]:
+    """Record how the model was trained in its card, write both, log the metrics."""
     card["trained_with"] = {
         "torch": torch.__version__,
         "seed": recipe.seed,

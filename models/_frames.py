@@ -9,17 +9,15 @@ is kept), the rest train. Frames are not rescaled (pixels in 0..1, or standard n
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import Recipe, _fit, _write, deterministic, split_counts
+from _common import Recipe, _fit, deterministic, finish, split_counts
 from torch import nn
 
 from explainr import _zoo_frames, _zoo_models
@@ -70,18 +68,4 @@ def train_frames(folder: Path, spec: dict[str, Any], recipe: Recipe) -> dict[str
             "test_rmse": float(np.sqrt(np.mean((out - y_np[test]) ** 2))),
             "naive_mean_rmse": float(np.sqrt(np.mean((y_np[:n_train].mean() - y_np[test]) ** 2))),
         }
-    card["trained_with"] = {
-        "torch": torch.__version__,
-        "seed": recipe.seed,
-        **{
-            k: v
-            for k, v in asdict(recipe).items()
-            if k not in ("seed", "test", "validation", "scaling")
-        },
-        "best_epoch": best_epoch,
-    }
-    _write(folder, model, card)
-    log.info(
-        "%s: %s in %.1f s", card["name"], json.dumps(card["metrics"]), time.perf_counter() - started
-    )
-    return card
+    return finish(folder, model, card, recipe, best_epoch, started)

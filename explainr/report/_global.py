@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from explainr._core.errors import ExplainrError
-from explainr._core.files import write_atomic
 from explainr.report import _page
 from explainr.report._global_contents import GlobalContents
 from explainr.report._style import STYLE
@@ -74,17 +72,10 @@ class GlobalReport:
         Returns:
             The path written.
         """
-        text = self.to_html(plotlyjs)
-        if plotlyjs == "shared":
-            _page.write_shared_plotlyjs(Path(path).parent)
-        return write_atomic(path, text, "the global report")
+        return _page.save(path, lambda: self.to_html(plotlyjs), plotlyjs, "the global report")
 
     def _repr_html_(self) -> str:
-        page = html.escape(self.to_html(), quote=True)
-        return (
-            f'<iframe srcdoc="{page}" style="width:100%;height:900px;border:1px solid #ddd" '
-            'sandbox="allow-scripts"></iframe>'
-        )
+        return _page.iframe(self.to_html())
 
 
 def global_report(

@@ -17,14 +17,15 @@ import functools
 import hashlib
 import html
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from explainr._core.errors import ExplainrError
+from explainr._core.errors import ExplainrError, ExplainrTypeError
 from explainr._core.files import write_atomic
 
 QUANTISE_MIN = 1024  # arrays with at least this many numbers are stored as one byte each
@@ -267,6 +268,26 @@ def write_shared_plotlyjs(folder: Path) -> Path:
     if target.is_file() and _digest(target.read_bytes()) == _digest(text.encode("utf-8")):
         return target
     return write_atomic(target, text, "plotly.js")
+
+
+def save(path: Any, text: Callable[[], str], plotlyjs: str, what: str) -> Path:
+    """Write a report's page ``text()`` to ``path`` atomically (see `Report.save`)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ExplainrTypeError(
+            f"path must be a str or os.PathLike (the .html file), got {type(path).__name__}"
+        )
+    page = text()
+    if plotlyjs == "shared":  # the library first, so the page never lacks it
+        write_shared_plotlyjs(Path(path).parent)
+    return write_atomic(path, page, what)
+
+
+def iframe(page: str) -> str:
+    """The page inside a sandboxed iframe, as notebooks show a report (``_repr_html_``)."""
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+        'style="width:100%;height:900px;border:1px solid #ddd" sandbox="allow-scripts"></iframe>'
+    )
 
 
 def _digest(data: bytes) -> str:

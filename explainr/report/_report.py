@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -13,7 +12,6 @@ import numpy as np
 import torch
 
 from explainr._core.errors import ExplainrError, ExplainrTypeError, ExplainrValueError
-from explainr._core.files import write_atomic
 from explainr._core.inputs import check_count, check_labels, check_sample, time_labels_of
 from explainr.attribution import Attribution, Memory, UnitAttribution
 from explainr.record import ModuleRecord, Trace
@@ -337,21 +335,10 @@ class Report:
         Returns:
             The path written.
         """
-        if not isinstance(path, (str, os.PathLike)):
-            raise ExplainrTypeError(
-                f"path must be a str or os.PathLike (the .html file), got {type(path).__name__}"
-            )
-        text = self.to_html(plotlyjs)
-        if plotlyjs == "shared":  # the library first, so the page never lacks it
-            _page.write_shared_plotlyjs(Path(path).parent)
-        return write_atomic(path, text, "the report")
+        return _page.save(path, lambda: self.to_html(plotlyjs), plotlyjs, "the report")
 
     def _repr_html_(self) -> str:
-        page = html.escape(self.to_html(), quote=True)
-        return (
-            f'<iframe srcdoc="{page}" style="width:100%;height:900px;border:1px solid #ddd" '
-            'sandbox="allow-scripts"></iframe>'
-        )
+        return _page.iframe(self.to_html())
 
 
 def _labels(value: Any, name: str) -> list[str]:
