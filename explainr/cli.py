@@ -1006,8 +1006,9 @@ def _add_dataset(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_mode(args: argparse.Namespace) -> bool:
-    return bool(
-        args.all or args.stride or args.store or args.resume or args.scheduler or args.workers
+    # `is not None`: --stride 0 or --workers 0 are errors, not a quiet single-window run
+    return bool(args.all or args.store or args.resume or args.scheduler) or any(
+        v is not None for v in (args.stride, args.workers)
     )
 
 
@@ -1026,6 +1027,8 @@ def _dataset_command(args: argparse.Namespace, kind: str) -> int:
         raise ExplainrError("--scheduler and --workers both choose where chunks run; pass one")
     if args.workers is not None and args.workers < 1:
         raise ExplainrError(f"--workers must be at least 1, got {args.workers}")
+    if args.stride is not None and args.stride < 1:
+        raise ExplainrError(f"--stride must be at least 1 (every S-th window), got {args.stride}")
     store = Path(args.store) if args.store else Path(args.out).with_suffix(".zarr")
     exists = store.exists() and any(store.iterdir()) if store.is_dir() else store.exists()
     if exists and not args.resume:

@@ -176,3 +176,20 @@ def test_cli_writes_resumes_and_reports_a_run(tmp_path, capsys):
         assert code == 0 and (tmp_path / "g.html").is_file()
     else:
         assert code == 2 and "no global report" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"), [("--stride", "--stride must be at least 1"), ("--workers", "--workers")]
+)
+def test_cli_zero_stride_or_workers_is_an_error_not_a_single_window(
+    flag, message, tmp_path, capsys
+):
+    """0 is falsy: it once slipped past the dataset mode into a one-window explanation."""
+    from explainr.cli import main
+
+    data = ROOT / "models" / "data" / "macro.csv"
+    out = tmp_path / "z.html"
+    args = ["explain", "--model", "macro_lstm", "--data", str(data), flag, "0", "--out", str(out)]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
