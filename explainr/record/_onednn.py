@@ -28,7 +28,7 @@ step p is time T-1-p for the reverse direction. The cell state after step p sits
 Because the layout can change with oneDNN, every use is checked: the workspace size must
 match the layout above, and the gates of the last processed step (the region's far end)
 and its cell state must equal a recomputation from the weights and the cell state before
-(two small matrix products over one step).
+(two small matrix products over one step, for the batch's first and last sequences).
 On any mismatch the caller falls back to recomputing (`explainr.record._recompute`).
 
 In grad mode PyTorch itself runs the training primitive, and so does this path (same op,
@@ -456,29 +456,31 @@ def _views(ws: Tensor | None, steps: int, batch: int, features: int, hidden: int
 
 
 def _checks(x, h, h0, c0, cy, weights, ws_gates, ws_cells, *, reverse: bool) -> bool:
-    """The last processed step, from the weights: its four gates (which sit after all
-    others, so a wrong offset or row length shows there) and its cell state (from the cell
-    state before it, so a shifted cell region shows): two ``(B, ·)`` products and a dozen
-    element-wise ops."""
-    steps, hidden = x.shape[0], h.shape[-1]
+    """The last processed step, from the weights, for the first and the last sequence of
+    the batch: their four gates (which sit after all others, so a wrong offset or row
+    length shows there) and cell states (from the cell state before, so a shifted cell
+    region shows): two ``(2, ·)`` products and a dozen element-wise ops."""
+    steps, batch, hidden = x.shape[0], x.shape[1], h.shape[-1]
+    rows = slice(None, None, max(batch - 1, 1))  # sequences 0 and B - 1
     last = 0 if reverse else steps - 1
     if steps > 1:
         h_prev, c_prev = h[last + 1 if reverse else last - 1], ws_cells[-1]
     else:
         h_prev, c_prev = h0, c0
+    h_prev, c_prev = h_prev[rows], c_prev[rows]
     if len(weights) == 4:
-        pre = torch.addmm(weights[2] + weights[3], x[last], weights[0].t())
+        pre = torch.addmm(weights[2] + weights[3], x[last, rows], weights[0].t())
     else:
-        pre = x[last] @ weights[0].t()
+        pre = x[last, rows] @ weights[0].t()
     pre.addmm_(h_prev, weights[1].t())
     g_pre = pre[:, 2 * hidden : 3 * hidden]
     g_pre.mul_(2)  # tanh(z) = 2σ(2z) - 1: one sigmoid for all four gates
     want = pre.sigmoid_()
     g_pre.mul_(2).sub_(1)
-    got = ws_gates[-1]
+    got = ws_gates[-1, rows]
     i, f, g = got[:, :hidden], got[:, hidden : 2 * hidden], got[:, 2 * hidden : 3 * hidden]
     error = torch.maximum(
-        (got - want).abs().max(), (torch.addcmul(i * g, f, c_prev) - cy).abs().max()
+        (got - want).abs().max(), (torch.addcmul(i * g, f, c_prev) - cy[rows]).abs().max()
     )
     return bool(error <= _TOL)  # False for NaN too
 
