@@ -40,6 +40,7 @@ from math import comb
 import numpy as np
 from torch import Tensor
 
+from explainr._core.errors import ExplainrValueError
 from explainr.attribution._problem import Computed, Problem
 
 
@@ -49,8 +50,11 @@ def default_samples(groups: int) -> int:
 
 
 def used_samples(groups: int, samples: int) -> int:
-    """Coalitions evaluated: ``samples``, or all ``2**G - 2`` when fewer."""
-    return min(samples, 2**groups - 2) if groups <= 30 else samples
+    """Coalitions evaluated: all ``2**G - 2`` when ``samples`` covers them, else ``samples``
+    rounded down to even (coalitions come in complementary pairs)."""
+    if groups <= 30 and 2**groups - 2 <= samples:
+        return 2**groups - 2
+    return samples - samples % 2
 
 
 def needs(problem: Problem) -> tuple[float, str, str]:
@@ -70,6 +74,12 @@ def compute(problem: Problem) -> Computed:
     """Group values ``(batch, groups)`` by constrained, kernel-weighted regression."""
     n = problem.grouping.size
     samples = problem.n_samples or default_samples(n)
+    if used_samples(n, samples) < n - 1:  # the regression would be underdetermined
+        raise ExplainrValueError(
+            f"kernel_shap with {n} groups needs n_samples >= {n - 1 + (n - 1) % 2} (its "
+            f"coalitions come in pairs and must determine {n - 1} free values), got "
+            f"n_samples={samples}; use more samples or fewer groups"
+        )
     values = np.zeros((len(problem.x), n), dtype=np.float64)
     drawn: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the same seed draws the same
     with problem.bar() as bar:

@@ -209,3 +209,12 @@ def test_kernel_shap_closer_to_exact_than_shap_at_the_same_budget(tiny, tiny_x, 
 
     assert error(ours) < 0.5 * error(theirs)
     assert error(ours) < 0.02
+
+
+def test_kernel_shap_counts_what_it_evaluates_and_refuses_too_few_samples(tiny, tiny_x) -> None:
+    kw = {"window": 1, "group_by": "time_feature", "progress": False}  # 12 groups
+    odd = explainr.attribute(tiny, tiny_x[:1], "kernel_shap", n_samples=301, **kw)
+    assert odd.settings["n_samples"] == 300  # pairs: the odd one is not drawn
+    explainr.attribute(tiny, tiny_x[:1], "kernel_shap", n_samples=12, **kw)  # just enough
+    with pytest.raises(explainr.ExplainrError, match=r"12 groups needs n_samples >= 12"):
+        explainr.attribute(tiny, tiny_x[:1], "kernel_shap", n_samples=11, **kw)
