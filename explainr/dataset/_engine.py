@@ -147,19 +147,27 @@ def explain_dataset(
         has_actual=source.actual is not None,
         gates=layers,
     )
-    path = _open_or_create(store, plan, source)
+    was_folder = store is not None and Path(os.fspath(store)).is_dir()
+    path, created = _open_or_create(store, plan, source)
     done = _store.done_chunks(path)
     todo = [c for c in range(plan.chunks) if not done[c]]
     job = Job(tuple(methods), options, tuple(layers))
     finish = plan.gates and not _store.has_gate_statistics(path, plan)
     if todo or finish:
         _store.check_writable(path)
-    if todo:
-        log.info("explaining %d of %d chunks into %s", len(todo), plan.chunks, path)
-        if client is None:
-            _in_process(model, source, plan, job, todo, path, progress)
-        else:
-            _on_dask(client, pack(model, builder), source, plan, job, todo, path, progress)
+    try:
+        if todo:
+            log.info("explaining %d of %d chunks into %s", len(todo), plan.chunks, path)
+            if client is None:
+                _in_process(model, source, plan, job, todo, path, progress)
+            else:
+                _on_dask(client, pack(model, builder), source, plan, job, todo, path, progress)
+    except BaseException:
+        # A store this call made that holds no finished chunk would only block the next
+        # call (exists: pass --resume) with nothing to resume: take it away again.
+        if created and not _store.done_chunks(path).any():
+            _store.remove(path, keep_folder=was_folder)
+        raise
     if finish:
         _store.write_gate_statistics(path, plan)
     return Run(path, computed=todo)
@@ -227,7 +235,8 @@ def _fingerprint(model: Any) -> str | None:
     return digest.hexdigest()
 
 
-def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> Path:
+def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> tuple[Path, bool]:
+    """The store's path, and whether this call created it."""
     if store is None:
         path = Path(tempfile.mkdtemp(prefix="explainr-run-")) / "run.zarr"
         log.info("no store given: writing %s", path)
@@ -237,9 +246,9 @@ def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> Path:
     if attrs is None:
         _store.check_target(path)
         _store.create(path, plan)
-        return path
+        return path, True
     _check_same(path, attrs, plan, source)
-    return path
+    return path, False
 
 
 def _check_same(path: Path, attrs: dict, plan: _store.Plan, source: Source) -> None:

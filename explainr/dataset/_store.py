@@ -281,6 +281,13 @@ def create(path: Path, plan: Plan) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove(path: Path, *, keep_folder: bool) -> None:
+    """Delete a store `create` made at ``path`` (an empty folder again if it was one)."""
+    shutil.rmtree(path, ignore_errors=True)
+    if keep_folder:
+        path.mkdir(exist_ok=True)
+
+
 def open_dataset(path: Path) -> Any:
     """The store as a lazy ``xarray.Dataset``."""
     import xarray as xr

@@ -193,3 +193,44 @@ def test_cli_zero_stride_or_workers_is_an_error_not_a_single_window(
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("given", ["new path", "empty folder"])
+def test_a_run_that_fails_before_any_chunk_leaves_no_store_behind(tmp_path, given):
+    """Bad options found at the first chunk: the error, and the next call on the same path
+    starts afresh (no "exists: pass --resume" for a store with nothing in it)."""
+    store = tmp_path / "run.zarr"
+    if given == "empty folder":
+        store.mkdir()
+    bad = {"methods": ("kernel_shap",), "chunk": 4, "group_window": 1, "n_samples": 3}
+    with pytest.raises(explainr.ExplainrError, match=r"24 groups needs n_samples >= 24"):
+        explainr.explain_dataset(models.model(), models.windows(10), store=store, **bad)
+    assert (
+        (store.is_dir() and not os.listdir(store))
+        if given == "empty folder"
+        else not (store.exists())
+    )
+    run = explainr.explain_dataset(
+        models.model(), models.windows(10), store=store, **{**bad, "n_samples": 64}
+    )
+    assert run.complete
+
+
+def test_a_run_that_fails_after_a_chunk_keeps_its_store_for_resume(tmp_path, monkeypatch):
+    store = tmp_path / "run.zarr"
+    x = models.windows(10)
+    x[5, 0, 0] = 123.0  # in chunk 1 (windows 4-7): the model refuses it
+    forward = models.Forecaster.forward
+
+    def failing(self, batch):
+        if (batch == 123.0).any():
+            raise RuntimeError("planted failure")
+        return forward(self, batch)
+
+    monkeypatch.setattr(models.Forecaster, "forward", failing)
+    with pytest.raises(RuntimeError, match="planted failure"):
+        explainr.explain_dataset(models.model(), x, store=store, gates=False, **OPTIONS)
+    monkeypatch.undo()
+    assert explainr.open_run(store).done.tolist() == [True, False, False]  # kept to resume
+    again = explainr.explain_dataset(models.model(), x, store=store, gates=False, **OPTIONS)
+    assert again.complete and again.computed == [1, 2]
