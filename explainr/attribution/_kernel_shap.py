@@ -35,7 +35,7 @@ output: they get 0 and are left out of the regression, as in shap. Defaults: sha
 
 from __future__ import annotations
 
-from math import comb
+from math import comb, lgamma
 
 import numpy as np
 from torch import Tensor
@@ -211,15 +211,25 @@ def _draw(
                 break
     masks = np.array(rows, dtype=bool).reshape(-1, players)
     sizes = masks.sum(axis=1)
-    subsets = np.array([comb(players, int(s)) for s in range(players + 1)], dtype=np.float64)
+    # Per draw, a coalition of size s comes as itself or as the complement of the subset
+    # drawn: q = P(its size pair) / C(G, s), doubled for s = G / 2 (both halves from one
+    # pair size). Its weight k / (1 - (1 - q)**N), with k = mass(s) / C(G, s), is
+    # mass(s) / (P(pair) * ratio) with ratio = (1 - (1 - q)**N) / q, which tends to N as q
+    # vanishes: C(G, s) cancels, so no binomial is ever turned into a float (C(1200, 600)
+    # would overflow one).
     chance = np.zeros(players // 2 + 1)  # a size pair's chance per draw, by smaller size
     chance[pairs] = p
-    # A coalition of size s is drawn as itself or as the complement of the one drawn:
-    # q = P(pair) / C(G, s), twice that for s = G / 2 (both come from the same pair size).
-    per_draw = chance[np.minimum(sizes, players - sizes)] / subsets[sizes]
-    per_draw[2 * sizes == players] *= 2
-    drawn_once = -np.expm1(draws * np.log1p(-per_draw))  # 1 - (1 - q)**N, also for tiny q
-    return masks, mass[sizes - 1] / subsets[sizes] / drawn_once
+    pair = chance[np.minimum(sizes, players - sizes)] * np.where(2 * sizes == players, 2.0, 1.0)
+    log_subsets = np.array([_log_comb(players, int(s)) for s in sizes])
+    q = np.exp(np.log(pair) - log_subsets)
+    small = q < 1e-12
+    ratio = np.full(len(q), float(draws))  # the limit for tiny q
+    ratio[~small] = -np.expm1(draws * np.log1p(-q[~small])) / q[~small]
+    return masks, mass[sizes - 1] / (pair * ratio)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)
 
 
 def solve(masks: np.ndarray, weights: np.ndarray, gain: np.ndarray, total: float) -> np.ndarray:

@@ -218,3 +218,14 @@ def test_kernel_shap_counts_what_it_evaluates_and_refuses_too_few_samples(tiny, 
     explainr.attribute(tiny, tiny_x[:1], "kernel_shap", n_samples=12, **kw)  # just enough
     with pytest.raises(explainr.ExplainrError, match=r"12 groups needs n_samples >= 12"):
         explainr.attribute(tiny, tiny_x[:1], "kernel_shap", n_samples=11, **kw)
+
+
+def test_kernel_shap_with_a_thousand_groups(tiny) -> None:
+    """C(1200, 600) does not fit a float: the corrected weights never form it."""
+    x = torch.randn(1, 600, 2, generator=torch.Generator().manual_seed(3))
+    kw = {"window": 1, "group_by": "time_feature", "progress": False}
+    a = explainr.attribute(tiny, x, "kernel_shap", n_samples=2500, **kw)
+    assert a.group_values.shape == (1, 1200) and np.isfinite(a.group_values).all()
+    np.testing.assert_allclose(
+        a.group_values.sum(1), a.prediction - a.baseline_prediction, rtol=1e-6, atol=1e-9
+    )
