@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from attribution import alternate  # benchmarks/attribution.py: the same alternation
 from torch import nn
 
 import explainr
@@ -68,16 +68,8 @@ def windows(n: int, steps: int, features: int) -> torch.Tensor:
 
 def paired(ours, peer, repeats: int) -> tuple[float, float]:
     """Median seconds of ``ours`` and ``peer``, alternated, after one warm-up of each."""
-    ours(), peer()
-    a, b = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        peer()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+    times = alternate({"ours": ours, "peer": peer}, repeats, warmup=True)
+    return times["ours"], times["peer"]
 
 
 def store() -> Path:
@@ -170,44 +162,29 @@ def kernel_shap(n: int, samples: int, repeats: int) -> list[dict]:
             for b in BUDGETS
         }
         equal = min((b for b in BUDGETS if errors[b] <= theirs), default=samples)
-        times = alternated(
+        times = alternate(
             {"same": lambda: ours(samples), "equal": lambda: ours(equal), "shap": shap_loop},
             repeats,
+            warmup=True,
         )
+
+    def row(what: str, key: str, budget: int) -> dict:
+        return {
+            "what": what,
+            "ours": times[key] / n * 1e3,
+            "peer": times["shap"] / n * 1e3,
+            "unit": "ms/window",
+            "ratio": times["shap"] / times[key],
+            "error": f"{errors[budget]:.5f} vs {theirs:.5f}",
+        }
+
     return [
-        {
-            "what": f"kernel SHAP, {n} windows, G={groups}, same nsamples={samples}",
-            "ours": times["same"] / n * 1e3,
-            "peer": times["shap"] / n * 1e3,
-            "unit": "ms/window",
-            "ratio": times["shap"] / times["same"],
-            "error": f"{errors[samples]:.5f} vs {theirs:.5f}",
-        },
-        {
-            "what": f"kernel SHAP at equal error: ours nsamples={equal}, shap {samples}",
-            "ours": times["equal"] / n * 1e3,
-            "peer": times["shap"] / n * 1e3,
-            "unit": "ms/window",
-            "ratio": times["shap"] / times["equal"],
-            "error": f"{errors[equal]:.5f} vs {theirs:.5f}",
-        },
+        row(f"kernel SHAP, {n} windows, G={groups}, same nsamples={samples}", "same", samples),
+        row(f"kernel SHAP at equal error: ours nsamples={equal}, shap {samples}", "equal", equal),
     ]
 
 
 BUDGETS = (64, 96, 128, 192, 256, 384, 512, 768, 1024)  # ours, searched for shap's error
-
-
-def alternated(variants: dict, repeats: int) -> dict[str, float]:
-    """Median seconds per variant, the variants alternated, after one warm-up of each."""
-    for fn in variants.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 # 3. Dask --------------------------------------------------------------------------------
