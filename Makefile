@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/record_overhead.py
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/report_size.py
+	$(BIN)/python benchmarks/dataset.py --windows 512 --shap-windows 128
+	$(BIN)/python benchmarks/global_report.py
+	$(BIN)/python benchmarks/patch_shap.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist explainr/_zoo_data
