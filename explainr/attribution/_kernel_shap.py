@@ -128,10 +128,12 @@ def _varying(window: Tensor, baselines: Tensor, cell_group: np.ndarray, n: int) 
 def coalitions(
     players: int, samples: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coalition masks ``(m, players)`` (neither empty nor full) and their kernel weights ``(m,)``.
+    """Coalition masks ``(m, players)`` (neither empty nor full) and their weights ``(m,)``,
+    summing to 1.
 
     Every coalition when ``2**players - 2 <= samples``; otherwise at most ``samples``
-    rows, enumerated by size while the budget allows and drawn with ``rng`` after.
+    rows, enumerated by size while the budget allows (kernel weights) and drawn with
+    ``rng`` after (corrected weights, `_draw`, sharing the mass the enumeration left).
     """
     if players == 1:
         return np.zeros((0, 1), dtype=bool), np.zeros(0)
