@@ -222,7 +222,7 @@ def _draw(
     chance = np.zeros(players // 2 + 1)  # a size pair's chance per draw, by smaller size
     chance[pairs] = p
     pair = chance[np.minimum(sizes, players - sizes)] * np.where(2 * sizes == players, 2.0, 1.0)
-    log_subsets = np.array([_log_comb(players, int(s)) for s in sizes])
+    log_subsets = np.array([_log_comb(players, s) for s in range(players + 1)])[sizes]
     q = np.exp(np.log(pair) - log_subsets)
     small = q < 1e-12
     ratio = np.full(len(q), float(draws))  # the limit for tiny q

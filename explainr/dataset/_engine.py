@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -147,8 +148,7 @@ def explain_dataset(
         has_actual=source.actual is not None,
         gates=layers,
     )
-    was_folder = store is not None and Path(os.fspath(store)).is_dir()
-    path, created = _open_or_create(store, plan, source)
+    path, undo = _open_or_create(store, plan, source)
     done = _store.done_chunks(path)
     todo = [c for c in range(plan.chunks) if not done[c]]
     job = Job(tuple(methods), options, tuple(layers))
@@ -165,8 +165,8 @@ def explain_dataset(
     except BaseException:
         # A store this call made that holds no finished chunk would only block the next
         # call (exists: pass --resume) with nothing to resume: take it away again.
-        if created and not _store.done_chunks(path).any():
-            _store.remove(path, keep_folder=was_folder)
+        if undo is not None and not _store.done_chunks(path).any():
+            undo()
         raise
     if finish:
         _store.write_gate_statistics(path, plan)
@@ -235,8 +235,10 @@ def _fingerprint(model: Any) -> str | None:
     return digest.hexdigest()
 
 
-def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> tuple[Path, bool]:
-    """The store's path, and whether this call created it."""
+def _open_or_create(
+    store: Any, plan: _store.Plan, source: Source
+) -> tuple[Path, Callable[[], None] | None]:
+    """The store's path, and for a store this call created, what takes it away again."""
     if store is None:
         path = Path(tempfile.mkdtemp(prefix="explainr-run-")) / "run.zarr"
         log.info("no store given: writing %s", path)
@@ -245,10 +247,11 @@ def _open_or_create(store: Any, plan: _store.Plan, source: Source) -> tuple[Path
     attrs = _store.read_attrs(path)
     if attrs is None:
         _store.check_target(path)
+        was_folder = path.is_dir()  # an empty folder the user gave: left empty, not gone
         _store.create(path, plan)
-        return path, True
+        return path, functools.partial(_store.remove, path, keep_folder=was_folder)
     _check_same(path, attrs, plan, source)
-    return path, False
+    return path, None
 
 
 def _check_same(path: Path, attrs: dict, plan: _store.Plan, source: Source) -> None:
